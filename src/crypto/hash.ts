@@ -1,0 +1,34 @@
+import { createHash } from 'node:crypto'
+import { crc32 as zlibCrc32 } from 'node:zlib'
+
+/** MD5 of the concatenated parts. */
+export function md5(...parts: Uint8Array[]): Buffer {
+  const hash = createHash('md5')
+  for (const part of parts) hash.update(part)
+  return hash.digest()
+}
+
+/** SHA-256 of the concatenated parts. */
+export function sha256(...parts: Uint8Array[]): Buffer {
+  const hash = createHash('sha256')
+  for (const part of parts) hash.update(part)
+  return hash.digest()
+}
+
+const FNV_OFFSET_BASIS = 0x811c9dc5
+const FNV_PRIME = 0x01000193
+
+/** FNV-1a/32 of `data[start..end)` as an unsigned integer (PROTOCOL §0). */
+export function fnv1a32(data: Uint8Array, start = 0, end = data.length): number {
+  let hash = FNV_OFFSET_BASIS
+  for (let i = start; i < end; i++) {
+    hash ^= data[i]!
+    hash = Math.imul(hash, FNV_PRIME)
+  }
+  return hash >>> 0
+}
+
+/** CRC-32/IEEE (zlib's) of `data`. */
+export function crc32(data: Uint8Array): number {
+  return zlibCrc32(data) >>> 0
+}
