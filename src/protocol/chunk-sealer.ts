@@ -1,0 +1,173 @@
+import type { Cipher, Decipher } from 'node:crypto'
+import { createAeadCipher, fnv1a32, secureRandom, ShakeStream, type RandomSource } from '../crypto/index.js'
+import { ProtocolError } from '../errors.js'
+import {
+  chunkOverhead,
+  checkMaxChunkLength,
+  bodyCfb,
+  resolveBodyFraming,
+  type AeadKey,
+  type BodyFraming,
+  type BodyParams,
+} from './body-framing.js'
+import { MAX_UDP_CHUNK_LENGTH } from './constants.js'
+
+/**
+ * Default whole-chunk size for streams: a GCM/ChaCha cipher object costs the same whatever the chunk
+ * size, so larger chunks are cheaper, and V2Ray 4.34 accepts them (PROTOCOL §7.3).
+ */
+export const STREAM_CHUNK_LENGTH = 16_384
+
+const EMPTY = Buffer.alloc(0)
+const PADDING_MODULUS = 64
+const COUNTER_MASK = 0xffff
+
+/** Largest payload per chunk (per datagram for packets) for whole chunks ≤ maxChunkLength; Infinity for raw bodies. */
+export function maxPayloadFor(params: BodyParams, maxChunkLength: number): number {
+  const framing = resolveBodyFraming(params)
+  if (framing.kind === 'raw') return Number.POSITIVE_INFINITY
+  checkMaxChunkLength(framing, maxChunkLength)
+  return maxChunkLength - chunkOverhead(framing)
+}
+
+/**
+ * Turns one direction's plaintext into VMess body bytes (PROTOCOL §7): `seal` per write, `end` once.
+ * @example
+ * const sealer = new ChunkSealer({ security: 3, options: 0x0d, transfer: 'stream', key, iv, requestKey: key, requestIv: iv })
+ * socket.write(sealer.seal(data))
+ * socket.end(sealer.end())
+ */
+export class ChunkSealer {
+  /** Largest payload of one chunk, and so of one datagram for packets; Infinity for raw bodies. */
+  readonly maxPayload: number
+  readonly #framing: BodyFraming
+  readonly #packet: boolean
+  readonly #overhead: number
+  readonly #random: RandomSource
+  readonly #shake: ShakeStream | undefined
+  readonly #cfb: Cipher | Decipher | undefined
+  readonly #payloadKey: AeadKey | undefined
+  readonly #lengthKey: AeadKey | undefined
+  // Scratch for values consumed at once by createCipheriv (STYLE §8).
+  readonly #nonce: Buffer
+  readonly #lengthNonce: Buffer
+  readonly #lengthPlain = Buffer.alloc(2)
+  #counter = 0
+  #lengthCounter = 0
+  #ended = false
+
+  constructor(params: BodyParams, options: { maxChunkLength?: number; random?: RandomSource } = {}) {
+    const framing = resolveBodyFraming(params)
+    this.#framing = framing
+    this.#packet = params.transfer === 'packet'
+    this.#overhead = chunkOverhead(framing)
+    this.#random = options.random ?? secureRandom
+    if (framing.kind === 'raw') {
+      this.maxPayload = Number.POSITIVE_INFINITY
+    } else {
+      const maxChunkLength =
+        options.maxChunkLength ?? (this.#packet ? MAX_UDP_CHUNK_LENGTH : STREAM_CHUNK_LENGTH)
+      checkMaxChunkLength(framing, maxChunkLength)
+      this.maxPayload = maxChunkLength - this.#overhead
+    }
+    this.#shake = framing.shakeSeed === undefined ? undefined : new ShakeStream(framing.shakeSeed)
+    this.#cfb = framing.cfb ? bodyCfb(params, 'seal') : undefined
+    this.#payloadKey = framing.payloadKey
+    this.#lengthKey = framing.lengthKey
+    this.#nonce = Buffer.from(framing.payloadKey?.iv ?? EMPTY)
+    this.#lengthNonce = Buffer.from(framing.lengthKey?.iv ?? EMPTY)
+  }
+
+  /**
+   * The wire bytes for `plaintext`: as many chunks as it needs, in one buffer. A packet is one
+   * datagram, so exactly one chunk; an empty datagram is skipped (PROTOCOL §8).
+   */
+  seal(plaintext: Buffer): Buffer {
+    if (this.#ended) throw new ProtocolError('BODY_ENDED', 'Cannot seal body: the end chunk was sent')
+    // An empty chunk would be the end marker (PROTOCOL §7.3).
+    if (plaintext.length === 0) return EMPTY
+    if (this.#framing.kind === 'raw') return this.#cfb === undefined ? plaintext : this.#cfb.update(plaintext)
+    const maxPayload = this.maxPayload
+    if (this.#packet && plaintext.length > maxPayload) {
+      throw new ProtocolError(
+        'DATAGRAM_TOO_LARGE',
+        `Cannot seal datagram: length is ${plaintext.length}, limit is ${maxPayload}`,
+      )
+    }
+    // Size first, allocate once, write in place; the padding reserve is trimmed at the end (STYLE §8).
+    const count = Math.ceil(plaintext.length / maxPayload)
+    const out = Buffer.allocUnsafe(plaintext.length + count * this.#overhead)
+    let offset = 0
+    for (let start = 0; start < plaintext.length; start += maxPayload) {
+      offset = this.#writeChunk(out, offset, plaintext, start, Math.min(start + maxPayload, plaintext.length))
+    }
+    return this.#finish(out.subarray(0, offset))
+  }
+
+  /** The end-of-stream chunk when option S is set, else empty (the transport close ends it, PROTOCOL §7.7). */
+  end(): Buffer {
+    if (this.#ended) return EMPTY
+    this.#ended = true
+    if (!this.#framing.endMarker) return EMPTY
+    const out = Buffer.allocUnsafe(this.#overhead)
+    return this.#finish(out.subarray(0, this.#writeChunk(out, 0, EMPTY, 0, 0)))
+  }
+
+  #finish(chunks: Buffer): Buffer {
+    // With cfb the whole chunk, length field included, goes through the direction's stream (PROTOCOL §7.2).
+    return this.#cfb === undefined ? chunks : this.#cfb.update(chunks)
+  }
+
+  #writeChunk(out: Buffer, offset: number, plaintext: Buffer, start: number, end: number): number {
+    const framing = this.#framing
+    const shake = this.#shake
+    const payloadLength = end - start
+    // Per chunk, in this order: padding length, mask, A length, payload (PROTOCOL §7.3).
+    const padding = framing.padding && shake !== undefined ? shake.nextUint16() % PADDING_MODULUS : 0
+    const length = payloadLength + framing.tagLength + padding
+    let at = offset
+    if (this.#lengthKey === undefined) {
+      const mask = framing.masking && shake !== undefined ? shake.nextUint16() : 0
+      out.writeUInt16BE(length ^ mask, at)
+      at += 2
+    } else {
+      at = this.#sealLength(this.#lengthKey, out, at, payloadLength + padding)
+    }
+    switch (framing.sealing) {
+      case 'aead':
+        if (this.#payloadKey !== undefined) at = this.#sealPayload(this.#payloadKey, out, at, plaintext, start, end)
+        break
+      case 'fnv':
+        // The checksum comes first (PROTOCOL §7.3).
+        out.writeUInt32BE(fnv1a32(plaintext, start, end), at)
+        at += plaintext.copy(out, at + 4, start, end) + 4
+        break
+      case 'plain':
+        at += plaintext.copy(out, at, start, end)
+        break
+    }
+    if (padding > 0) at += this.#random(padding).copy(out, at, 0, padding)
+    return at
+  }
+
+  #sealPayload(key: AeadKey, out: Buffer, at: number, plaintext: Buffer, start: number, end: number): number {
+    this.#nonce.writeUInt16BE(this.#counter, 0)
+    // Counters wrap silently at 65,536, as every core does (PROTOCOL §7.1).
+    this.#counter = (this.#counter + 1) & COUNTER_MASK
+    const cipher = createAeadCipher(key.algorithm, key.key, this.#nonce)
+    at += cipher.update(plaintext.subarray(start, end)).copy(out, at)
+    cipher.final()
+    return at + cipher.getAuthTag().copy(out, at)
+  }
+
+  #sealLength(key: AeadKey, out: Buffer, at: number, value: number): number {
+    // The stored value is L − 16 = n + p, sealed with the request key and IV (PROTOCOL §7.6).
+    this.#lengthPlain.writeUInt16BE(value, 0)
+    this.#lengthNonce.writeUInt16BE(this.#lengthCounter, 0)
+    this.#lengthCounter = (this.#lengthCounter + 1) & COUNTER_MASK
+    const cipher = createAeadCipher(key.algorithm, key.key, this.#lengthNonce)
+    at += cipher.update(this.#lengthPlain).copy(out, at)
+    cipher.final()
+    return at + cipher.getAuthTag().copy(out, at)
+  }
+}
