@@ -71,7 +71,7 @@ test('parseRequestHeader reads back every session header', () => {
 })
 
 function runHandshake(
-  c: SessionCase,
+  _case: SessionCase,
   pieces: Buffer[],
   handshake: ServerHandshake,
   queue: ByteQueue,
