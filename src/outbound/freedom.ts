@@ -1,0 +1,97 @@
+import { createSocket, type Socket as UdpSocket } from 'node:dgram'
+import { lookup } from 'node:dns/promises'
+import { isIP } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { dialTcp } from '../transport/tcp.js'
+import type { Destination } from '../types.js'
+import type { ConnectionContext, Outbound, PacketChannel } from './outbound.js'
+
+/** Largest datagram accepted from a target; bigger ones cannot be carried back anyway. */
+export const MAX_UDP_DATAGRAM = 65_507
+/** A UDP channel with no traffic this long is closed. */
+export const UDP_IDLE_MS = 60_000
+
+/** Direct connections: resolves domains itself and connects to the target (V2Ray's `freedom`). */
+export class FreedomOutbound implements Outbound {
+  readonly tag: string
+  readonly #connectTimeoutMs: number
+  readonly #redirect: { host: string; port: number } | undefined
+
+  constructor(options: { tag: string; connectTimeoutMs: number; redirect?: { host: string; port: number } }) {
+    this.tag = options.tag
+    this.#connectTimeoutMs = options.connectTimeoutMs
+    this.#redirect = options.redirect
+  }
+
+  async dialTcp(destination: Destination, _context: ConnectionContext): Promise<Duplex> {
+    const target = this.#redirect ?? destination
+    return dialTcp(target.host, target.port, { timeoutMs: this.#connectTimeoutMs })
+  }
+
+  openUdp(_context: ConnectionContext): PacketChannel {
+    return new FreedomPacketChannel(this.#redirect)
+  }
+}
+
+class FreedomPacketChannel implements PacketChannel {
+  readonly #sockets = new Map<4 | 6, UdpSocket>()
+  readonly #redirect: { host: string; port: number } | undefined
+  #onPacket: (payload: Buffer, from: Destination) => void = () => undefined
+  #onClose: ((error?: Error) => void)[] = []
+  #closed = false
+  #idleTimer: NodeJS.Timeout
+
+  constructor(redirect: { host: string; port: number } | undefined) {
+    this.#redirect = redirect
+    this.#idleTimer = setTimeout(() => this.close(), UDP_IDLE_MS)
+  }
+
+  send(payload: Buffer, to: Destination): void {
+    if (this.#closed) return
+    this.#idleTimer.refresh()
+    const target = this.#redirect ?? to
+    const family = isIP(target.host)
+    if (family !== 0) {
+      this.#socket(family === 6 ? 6 : 4).send(payload, target.port, target.host)
+      return
+    }
+    lookup(target.host)
+      .then((resolved) => {
+        if (!this.#closed) this.#socket(resolved.family === 6 ? 6 : 4).send(payload, target.port, resolved.address)
+      })
+      .catch(() => undefined) // An unresolvable destination drops the datagram, as UDP would.
+  }
+
+  #socket(family: 4 | 6): UdpSocket {
+    let socket = this.#sockets.get(family)
+    if (socket !== undefined) return socket
+    socket = createSocket(family === 6 ? 'udp6' : 'udp4')
+    socket.on('error', (error) => this.#close(error))
+    socket.on('message', (payload, remote) => {
+      this.#idleTimer.refresh()
+      this.#onPacket(payload, { network: 'udp', host: remote.address, port: remote.port })
+    })
+    this.#sockets.set(family, socket)
+    return socket
+  }
+
+  onPacket(handler: (payload: Buffer, from: Destination) => void): void {
+    this.#onPacket = handler
+  }
+
+  onClose(handler: (error?: Error) => void): void {
+    this.#onClose.push(handler)
+  }
+
+  close(): void {
+    this.#close()
+  }
+
+  #close(error?: Error): void {
+    if (this.#closed) return
+    this.#closed = true
+    clearTimeout(this.#idleTimer)
+    for (const socket of this.#sockets.values()) socket.close()
+    for (const handler of this.#onClose) handler(error)
+  }
+}

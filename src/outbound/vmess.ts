@@ -1,0 +1,124 @@
+import type { Duplex } from 'node:stream'
+import { secureRandom } from '../crypto/random.js'
+import { createClientRequest, resolveSecurity } from '../protocol/client-request.js'
+import { Command, type CommandValue, type SecurityName } from '../protocol/constants.js'
+import type { VmessUser } from '../protocol/user.js'
+import { VmessClientStream } from '../streams/vmess-client-stream.js'
+import { dialTcp } from '../transport/tcp.js'
+import type { Destination } from '../types.js'
+import type { ConnectionContext, Outbound, PacketChannel } from './outbound.js'
+
+/** Most VMess UDP sessions one channel opens (one per destination) before it drops new destinations. */
+export const MAX_UDP_SESSIONS_PER_CHANNEL = 256
+
+/** The VMess server and user an outbound speaks to. */
+export interface VmessServerSettings {
+  readonly host: string
+  readonly port: number
+  readonly user: VmessUser
+  /** alterId > 0 sends the legacy header, as V2Ray 4.34 does (PROTOCOL §10). */
+  readonly legacy: boolean
+  readonly security: SecurityName
+}
+
+/** Sends every connection to a VMess server (V2Ray's `vmess` outbound). */
+export class VmessOutbound implements Outbound {
+  readonly tag: string
+  readonly #server: VmessServerSettings
+  readonly #connectTimeoutMs: number
+
+  constructor(options: { tag: string; server: VmessServerSettings; connectTimeoutMs: number }) {
+    this.tag = options.tag
+    this.#server = options.server
+    this.#connectTimeoutMs = options.connectTimeoutMs
+  }
+
+  /** Opens a VMess connection to the server carrying `command` to `destination`. */
+  async open(command: CommandValue, destination: Destination): Promise<VmessClientStream> {
+    const server = this.#server
+    const socket = await dialTcp(server.host, server.port, { timeoutMs: this.#connectTimeoutMs })
+    const wire = resolveSecurity(server.security)
+    const request = createClientRequest(server.user, {
+      legacy: server.legacy,
+      security: wire.security,
+      options: wire.options,
+      command,
+      host: destination.host,
+      port: destination.port,
+      now: Math.floor(Date.now() / 1000),
+      random: secureRandom,
+    })
+    const stream = new VmessClientStream(socket, request)
+    socket.on('error', (error) => stream.destroy(error))
+    return stream
+  }
+
+  dialTcp(destination: Destination, _context: ConnectionContext): Promise<Duplex> {
+    return this.open(Command.Tcp, destination)
+  }
+
+  openUdp(_context: ConnectionContext): PacketChannel {
+    return new VmessPacketChannel(this)
+  }
+}
+
+/** UDP over VMess: one Cmd 2 connection per destination, one chunk per datagram (PROTOCOL §8). */
+class VmessPacketChannel implements PacketChannel {
+  readonly #outbound: VmessOutbound
+  readonly #sessions = new Map<string, Promise<VmessClientStream | undefined>>()
+  #onPacket: (payload: Buffer, from: Destination) => void = () => undefined
+  readonly #onClose: ((error?: Error) => void)[] = []
+  #closed = false
+
+  constructor(outbound: VmessOutbound) {
+    this.#outbound = outbound
+  }
+
+  send(payload: Buffer, to: Destination): void {
+    if (this.#closed || payload.length === 0) return
+    const key = `${to.host}|${to.port}`
+    let session = this.#sessions.get(key)
+    if (session === undefined) {
+      if (this.#sessions.size >= MAX_UDP_SESSIONS_PER_CHANNEL) return
+      session = this.#open(key, to)
+      this.#sessions.set(key, session)
+    }
+    void session.then((stream) => {
+      if (stream === undefined || stream.destroyed || payload.length > stream.maxDatagram) return
+      stream.write(payload)
+    })
+  }
+
+  async #open(key: string, to: Destination): Promise<VmessClientStream | undefined> {
+    try {
+      const stream = await this.#outbound.open(Command.Udp, { network: 'udp', host: to.host, port: to.port })
+      if (this.#closed) {
+        stream.destroy()
+        return undefined
+      }
+      stream.on('data', (payload: Buffer) => this.#onPacket(payload, to))
+      stream.on('error', () => undefined)
+      stream.on('close', () => this.#sessions.delete(key))
+      return stream
+    } catch {
+      this.#sessions.delete(key)
+      return undefined
+    }
+  }
+
+  onPacket(handler: (payload: Buffer, from: Destination) => void): void {
+    this.#onPacket = handler
+  }
+
+  onClose(handler: (error?: Error) => void): void {
+    this.#onClose.push(handler)
+  }
+
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    for (const session of this.#sessions.values()) void session.then((stream) => stream?.destroy())
+    this.#sessions.clear()
+    for (const handler of this.#onClose) handler()
+  }
+}

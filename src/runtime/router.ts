@@ -1,0 +1,183 @@
+import { BlockList, isIP } from 'node:net'
+import type { Duplex } from 'node:stream'
+import type { ConnectionContext, Outbound, PacketChannel } from '../outbound/outbound.js'
+import type { Destination } from '../types.js'
+import type { Dispatcher } from './dispatcher.js'
+
+/** One routing rule: every condition given must match (V2Ray `routing.rules[]`, type "field"). */
+export interface RouteRule {
+  readonly outboundTag: string
+  readonly inboundTags?: readonly string[]
+  /** Plain substring, `domain:`, `full:` or `regexp:` patterns. */
+  readonly domains?: readonly string[]
+  /** CIDRs or single IPs. */
+  readonly ips?: readonly string[]
+  /** Port ranges, inclusive. */
+  readonly ports?: readonly (readonly [number, number])[]
+  readonly networks?: readonly ('tcp' | 'udp')[]
+  readonly users?: readonly string[]
+  /** CIDRs or single IPs of the client. */
+  readonly sources?: readonly string[]
+}
+
+type DomainMatcher = (domain: string) => boolean
+
+function domainMatcher(pattern: string): DomainMatcher {
+  if (pattern.startsWith('full:')) {
+    const full = pattern.slice(5).toLowerCase()
+    return (domain) => domain === full
+  }
+  if (pattern.startsWith('domain:')) {
+    const suffix = pattern.slice(7).toLowerCase()
+    return (domain) => domain === suffix || domain.endsWith(`.${suffix}`)
+  }
+  if (pattern.startsWith('regexp:')) {
+    const regexp = new RegExp(pattern.slice(7))
+    return (domain) => regexp.test(domain)
+  }
+  const keyword = pattern.startsWith('keyword:') ? pattern.slice(8).toLowerCase() : pattern.toLowerCase()
+  return (domain) => domain.includes(keyword)
+}
+
+function ipList(cidrs: readonly string[]): BlockList {
+  const list = new BlockList()
+  for (const cidr of cidrs) {
+    const [address = '', prefix] = cidr.split('/')
+    const family = isIP(address) === 6 ? 'ipv6' : 'ipv4'
+    if (prefix === undefined) list.addAddress(address, family)
+    else list.addSubnet(address, Number(prefix), family)
+  }
+  return list
+}
+
+function hostOf(source: string): string {
+  const host = source.slice(0, source.lastIndexOf(':'))
+  return host.startsWith('[') ? host.slice(1, -1) : host
+}
+
+interface CompiledRule {
+  readonly outbound: Outbound
+  readonly matches: (destination: Destination, context: ConnectionContext) => boolean
+}
+
+function compileRule(rule: RouteRule, outbound: Outbound): CompiledRule {
+  const checks: ((destination: Destination, context: ConnectionContext) => boolean)[] = []
+  if (rule.inboundTags !== undefined) {
+    const tags = new Set(rule.inboundTags)
+    checks.push((_d, context) => tags.has(context.inboundTag))
+  }
+  if (rule.domains !== undefined) {
+    const matchers = rule.domains.map(domainMatcher)
+    checks.push((d) => isIP(d.host) === 0 && matchers.some((m) => m(d.host.toLowerCase())))
+  }
+  if (rule.ips !== undefined) {
+    const list = ipList(rule.ips)
+    checks.push((d) => {
+      const family = isIP(d.host)
+      return family !== 0 && list.check(d.host, family === 6 ? 'ipv6' : 'ipv4')
+    })
+  }
+  if (rule.ports !== undefined) {
+    const ranges = rule.ports
+    checks.push((d) => ranges.some(([from, to]) => d.port >= from && d.port <= to))
+  }
+  if (rule.networks !== undefined) {
+    const networks = new Set(rule.networks)
+    checks.push((d) => networks.has(d.network))
+  }
+  if (rule.users !== undefined) {
+    const users = new Set(rule.users)
+    checks.push((_d, context) => users.has(context.user))
+  }
+  if (rule.sources !== undefined) {
+    const list = ipList(rule.sources)
+    checks.push((_d, context) => {
+      const host = hostOf(context.source)
+      const family = isIP(host)
+      return family !== 0 && list.check(host, family === 6 ? 'ipv6' : 'ipv4')
+    })
+  }
+  return { outbound, matches: (d, c) => checks.every((check) => check(d, c)) }
+}
+
+/**
+ * Picks an outbound per connection or datagram: the first matching rule wins, else the first
+ * outbound (V2Ray's default). Domains are matched as given (domainStrategy AsIs).
+ */
+export class Router implements Dispatcher {
+  readonly #rules: readonly CompiledRule[]
+  readonly #defaultOutbound: Outbound
+
+  constructor(options: { rules: readonly RouteRule[]; outbounds: ReadonlyMap<string, Outbound>; defaultOutbound: Outbound }) {
+    this.#rules = options.rules.map((rule) => {
+      const outbound = options.outbounds.get(rule.outboundTag)
+      if (outbound === undefined) throw new Error(`Cannot route: no outbound is tagged "${rule.outboundTag}"`)
+      return compileRule(rule, outbound)
+    })
+    this.#defaultOutbound = options.defaultOutbound
+  }
+
+  /** The outbound for `destination`. */
+  pick(destination: Destination, context: ConnectionContext): Outbound {
+    for (const rule of this.#rules) if (rule.matches(destination, context)) return rule.outbound
+    return this.#defaultOutbound
+  }
+
+  dialTcp(destination: Destination, context: ConnectionContext): Promise<Duplex> {
+    return this.pick(destination, context).dialTcp(destination, context)
+  }
+
+  openUdp(context: ConnectionContext): PacketChannel {
+    return new RoutedPacketChannel(this, context)
+  }
+}
+
+/** A datagram channel that opens one channel per chosen outbound and routes each datagram. */
+class RoutedPacketChannel implements PacketChannel {
+  readonly #router: Router
+  readonly #context: ConnectionContext
+  readonly #channels = new Map<Outbound, PacketChannel>()
+  #onPacket: (payload: Buffer, from: Destination) => void = () => undefined
+  readonly #onClose: ((error?: Error) => void)[] = []
+  #closed = false
+
+  constructor(router: Router, context: ConnectionContext) {
+    this.#router = router
+    this.#context = context
+  }
+
+  send(payload: Buffer, to: Destination): void {
+    if (this.#closed) return
+    const outbound = this.#router.pick(to, this.#context)
+    let channel = this.#channels.get(outbound)
+    if (channel === undefined) {
+      channel = outbound.openUdp(this.#context)
+      channel.onPacket((reply, from) => this.#onPacket(reply, from))
+      channel.onClose((error) => {
+        this.#channels.delete(outbound)
+        if (this.#channels.size === 0) this.#close(error)
+      })
+      this.#channels.set(outbound, channel)
+    }
+    channel.send(payload, to)
+  }
+
+  onPacket(handler: (payload: Buffer, from: Destination) => void): void {
+    this.#onPacket = handler
+  }
+
+  onClose(handler: (error?: Error) => void): void {
+    this.#onClose.push(handler)
+  }
+
+  close(): void {
+    for (const channel of [...this.#channels.values()]) channel.close()
+    this.#close()
+  }
+
+  #close(error?: Error): void {
+    if (this.#closed) return
+    this.#closed = true
+    for (const handler of this.#onClose) handler(error)
+  }
+}

@@ -1,0 +1,121 @@
+import { Duplex } from 'node:stream'
+import { ProtocolError } from '../errors.js'
+import { ByteQueue } from '../protocol/byte-queue.js'
+import { ChunkOpener } from '../protocol/chunk-opener.js'
+import { ChunkSealer } from '../protocol/chunk-sealer.js'
+import type { ClientRequest } from '../protocol/client-request.js'
+import { Security } from '../protocol/constants.js'
+import { ResponseHeaderParser } from '../protocol/response-header.js'
+import { requestBodyParams, responseBodyParams, transferOf } from '../protocol/session-keys.js'
+
+/** How long the header waits for first data so both leave in one write, as V2Ray waits (PROTOCOL §2). */
+export const FIRST_DATA_WAIT_MS = 100
+
+/**
+ * The client's VMess connection as a Duplex of plaintext: writes become the request (the header
+ * leaves with the first data), reads are the response body. Object mode for UDP, one datagram each.
+ */
+export class VmessClientStream extends Duplex {
+  readonly #socket: Duplex
+  readonly #request: ClientRequest
+  readonly #sealer: ChunkSealer
+  readonly #responseParser: ResponseHeaderParser
+  readonly #queue = new ByteQueue()
+  #opener: ChunkOpener | undefined
+  #headerSent = false
+  #headerTimer: NodeJS.Timeout | undefined
+
+  constructor(socket: Duplex, request: ClientRequest) {
+    const packet = transferOf(request.header) === 'packet'
+    super({ allowHalfOpen: true, objectMode: packet })
+    this.#socket = socket
+    this.#request = request
+    this.#sealer = new ChunkSealer(requestBodyParams(request.header))
+    this.#responseParser = new ResponseHeaderParser(request.kind, request.responseKeys)
+    socket.on('data', (bytes: Buffer) => this.#receive(bytes))
+    socket.on('end', () => this.#finishReading())
+    socket.on('close', () => this.destroy())
+    // Protocols where the server speaks first need the header sent without client data.
+    this.#headerTimer = setTimeout(() => this.#sendHeaderAlone(), FIRST_DATA_WAIT_MS)
+  }
+
+  /** Largest datagram one write may carry in object (UDP) mode. */
+  get maxDatagram(): number {
+    return this.#sealer.maxPayload
+  }
+
+  #sendHeaderAlone(): void {
+    if (this.#headerSent || this.destroyed) return
+    this.#headerSent = true
+    this.#socket.write(this.#request.wire)
+  }
+
+  #takeHeader(): Buffer | undefined {
+    clearTimeout(this.#headerTimer)
+    if (this.#headerSent) return undefined
+    this.#headerSent = true
+    return this.#request.wire
+  }
+
+  #receive(bytes: Buffer): void {
+    if (this.destroyed) return
+    try {
+      let payloads: Buffer[]
+      if (this.#opener === undefined) {
+        this.#queue.push(bytes)
+        const response = this.#responseParser.parse(this.#queue)
+        if (response === undefined) return
+        if (response.responseV !== this.#request.header.responseV) {
+          throw new ProtocolError('RESPONSE_MISMATCH', 'Cannot accept response: V does not echo the request')
+        }
+        const cfb = this.#request.header.security === Security.Aes128Cfb ? this.#responseParser.cfbDecipher : undefined
+        this.#opener = new ChunkOpener(responseBodyParams(this.#request.header, this.#request.kind, cfb))
+        payloads = this.#queue.drain().flatMap((rest) => this.#opener!.push(rest))
+      } else {
+        payloads = this.#opener.push(bytes)
+      }
+      for (const payload of payloads) {
+        if (!this.push(payload)) this.#socket.pause()
+      }
+      if (this.#opener.ended) this.#finishReading()
+    } catch (error) {
+      this.destroy(error as Error)
+    }
+  }
+
+  #finishReading(): void {
+    if (this.readableEnded || this.destroyed) return
+    this.push(null)
+  }
+
+  override _read(): void {
+    this.#socket.resume()
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    let wire: Buffer
+    try {
+      const header = this.#takeHeader()
+      const sealed = this.#sealer.seal(chunk)
+      wire = header === undefined ? sealed : Buffer.concat([header, sealed])
+    } catch (error) {
+      callback(error as Error)
+      return
+    }
+    if (wire.length === 0 || this.#socket.write(wire)) callback()
+    else this.#socket.once('drain', () => callback())
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    const header = this.#takeHeader()
+    const end = this.#sealer.end()
+    this.#socket.end(header === undefined ? end : Buffer.concat([header, end]))
+    callback()
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    clearTimeout(this.#headerTimer)
+    this.#socket.destroy()
+    callback(error)
+  }
+}

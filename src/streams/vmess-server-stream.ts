@@ -1,0 +1,107 @@
+import { Duplex } from 'node:stream'
+import { ByteQueue } from '../protocol/byte-queue.js'
+import { ChunkOpener } from '../protocol/chunk-opener.js'
+import { ChunkSealer } from '../protocol/chunk-sealer.js'
+import { Security } from '../protocol/constants.js'
+import type { RequestHeader } from '../protocol/request-header.js'
+import {
+  deriveResponseKeys,
+  encodeAeadResponseHeader,
+  encodeLegacyResponseHeader,
+  type HeaderKind,
+} from '../protocol/response-header.js'
+import { requestBodyParams, responseBodyParams, transferOf } from '../protocol/session-keys.js'
+
+/**
+ * The server's view of an accepted VMess connection as a Duplex of plaintext: reads are the
+ * request body, writes become the response (header with the first bytes, as V2Ray does, PROTOCOL §6.3).
+ * For UDP (packet transfer) it is in object mode: one Buffer per datagram each way.
+ */
+export class VmessServerStream extends Duplex {
+  readonly header: RequestHeader
+  readonly #socket: Duplex
+  readonly #kind: HeaderKind
+  readonly #opener: ChunkOpener
+  #sealer: ChunkSealer | undefined
+  #onData = (bytes: Buffer): void => this.#receive(bytes)
+  #onEnd = (): void => this.#finishReading()
+
+  constructor(socket: Duplex, options: { header: RequestHeader; kind: HeaderKind; buffered: ByteQueue }) {
+    const packet = transferOf(options.header) === 'packet'
+    super({ allowHalfOpen: true, objectMode: packet })
+    this.header = options.header
+    this.#socket = socket
+    this.#kind = options.kind
+    this.#opener = new ChunkOpener(requestBodyParams(options.header))
+    socket.on('data', this.#onData)
+    socket.on('end', this.#onEnd)
+    socket.on('close', () => this.destroy())
+    const buffered = options.buffered.drain()
+    for (const bytes of buffered) this.#receive(bytes)
+  }
+
+  #receive(bytes: Buffer): void {
+    if (this.destroyed) return
+    let payloads: Buffer[]
+    try {
+      payloads = this.#opener.push(bytes)
+    } catch (error) {
+      this.destroy(error as Error)
+      return
+    }
+    for (const payload of payloads) {
+      if (!this.push(payload)) this.#socket.pause()
+    }
+    if (this.#opener.ended) this.#finishReading()
+  }
+
+  #finishReading(): void {
+    if (this.readableEnded || this.destroyed) return
+    this.#socket.off('data', this.#onData)
+    this.#socket.off('end', this.#onEnd)
+    this.push(null)
+  }
+
+  override _read(): void {
+    this.#socket.resume()
+  }
+
+  #responseStart(): Buffer {
+    const header = { responseV: this.header.responseV, options: 0, command: 0, commandBytes: Buffer.alloc(0) }
+    const keys = deriveResponseKeys(this.#kind, this.header.bodyKey, this.header.bodyIv)
+    if (this.#kind === 'legacy') {
+      const { wire, cipher } = encodeLegacyResponseHeader(header, keys)
+      const continueCfb = this.header.security === Security.Aes128Cfb ? cipher : undefined
+      this.#sealer = new ChunkSealer(responseBodyParams(this.header, this.#kind, continueCfb))
+      return wire
+    }
+    this.#sealer = new ChunkSealer(responseBodyParams(this.header, this.#kind))
+    return encodeAeadResponseHeader(header, keys)
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    let wire: Buffer
+    try {
+      const start = this.#sealer === undefined ? this.#responseStart() : undefined
+      const sealed = this.#sealer!.seal(chunk)
+      wire = start === undefined ? sealed : Buffer.concat([start, sealed])
+    } catch (error) {
+      callback(error as Error)
+      return
+    }
+    if (wire.length === 0 || this.#socket.write(wire)) callback()
+    else this.#socket.once('drain', () => callback())
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    const start = this.#sealer === undefined ? this.#responseStart() : undefined
+    const end = this.#sealer!.end()
+    this.#socket.end(start === undefined ? end : Buffer.concat([start, end]))
+    callback()
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#socket.destroy()
+    callback(error)
+  }
+}
