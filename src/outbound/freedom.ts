@@ -15,16 +15,16 @@ export const UDP_IDLE_MS = 60_000
 export class FreedomOutbound implements Outbound {
   readonly tag: string
   readonly #connectTimeoutMs: number
-  readonly #redirect: { host: string; port: number } | undefined
+  readonly #redirect: Redirect | undefined
 
-  constructor(options: { tag: string; connectTimeoutMs: number; redirect?: { host: string; port: number } }) {
+  constructor(options: { tag: string; connectTimeoutMs: number; redirect?: Redirect }) {
     this.tag = options.tag
     this.#connectTimeoutMs = options.connectTimeoutMs
     this.#redirect = options.redirect
   }
 
   async dialTcp(destination: Destination, _context: ConnectionContext): Promise<Duplex> {
-    const target = this.#redirect ?? destination
+    const target = redirected(destination, this.#redirect)
     return dialTcp(target.host, target.port, { timeoutMs: this.#connectTimeoutMs })
   }
 
@@ -33,15 +33,26 @@ export class FreedomOutbound implements Outbound {
   }
 }
 
+/** `settings.redirect`: a part left undefined keeps the request's host or port. */
+export interface Redirect {
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+}
+
+function redirected(destination: Destination, redirect: Redirect | undefined): Destination {
+  if (redirect === undefined) return destination
+  return { network: destination.network, host: redirect.host ?? destination.host, port: redirect.port ?? destination.port }
+}
+
 class FreedomPacketChannel implements PacketChannel {
   readonly #sockets = new Map<4 | 6, UdpSocket>()
-  readonly #redirect: { host: string; port: number } | undefined
+  readonly #redirect: Redirect | undefined
   #onPacket: (payload: Buffer, from: Destination) => void = () => undefined
   #onClose: ((error?: Error) => void)[] = []
   #closed = false
   #idleTimer: NodeJS.Timeout
 
-  constructor(redirect: { host: string; port: number } | undefined) {
+  constructor(redirect: Redirect | undefined) {
     this.#redirect = redirect
     this.#idleTimer = setTimeout(() => this.close(), UDP_IDLE_MS)
   }
@@ -49,7 +60,7 @@ class FreedomPacketChannel implements PacketChannel {
   send(payload: Buffer, to: Destination): void {
     if (this.#closed) return
     this.#idleTimer.refresh()
-    const target = this.#redirect ?? to
+    const target = redirected(to, this.#redirect)
     const family = isIP(target.host)
     if (family !== 0) {
       this.#socket(family === 6 ? 6 : 4).send(payload, target.port, target.host)

@@ -18,6 +18,8 @@ export interface RouteRule {
   readonly users?: readonly string[]
   /** CIDRs or single IPs of the client. */
   readonly sources?: readonly string[]
+  /** Port ranges of the client, inclusive. */
+  readonly sourcePorts?: readonly (readonly [number, number])[]
 }
 
 type DomainMatcher = (domain: string) => boolean
@@ -95,6 +97,13 @@ function compileRule(rule: RouteRule, outbound: Outbound): CompiledRule {
       const host = hostOf(context.source)
       const family = isIP(host)
       return family !== 0 && list.check(host, family === 6 ? 'ipv6' : 'ipv4')
+    })
+  }
+  if (rule.sourcePorts !== undefined) {
+    const ranges = rule.sourcePorts
+    checks.push((_d, context) => {
+      const port = Number(context.source.slice(context.source.lastIndexOf(':') + 1))
+      return ranges.some(([from, to]) => port >= from && port <= to)
     })
   }
   return { outbound, matches: (d, c) => checks.every((check) => check(d, c)) }

@@ -1,0 +1,164 @@
+#!/usr/bin/env node
+import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { loadConfigFiles, validateConfig } from '../config/load.js'
+import { parseVmessLink, vmessLinkToOutbound } from '../config/share-link.js'
+import { TsrayError } from '../errors.js'
+import { buildInstance } from '../runtime/build.js'
+import type { BoundListener, Instance } from '../runtime/instance.js'
+import {
+  advertisedAddress,
+  connectionInstructions,
+  DEFAULT_SERVER_PORT,
+  defaultServerConfig,
+  defaultStatePath,
+  loadOrCreateUser,
+} from './default-server.js'
+
+/** Tunnels get this long to finish after SIGINT/SIGTERM before they are closed. */
+export const SHUTDOWN_GRACE_MS = 5_000
+
+const HELP = `tsray: a VMess proxy (server and client), drop-in for V2Ray v4 JSON configs
+
+Usage:
+  tsray                          start a VMess server with a generated user (kept in a state file)
+                                 and print the vmess:// link and client config to connect with
+      --port N                   port of that server (default ${DEFAULT_SERVER_PORT})
+      --listen ADDR              address to listen on (default 0.0.0.0)
+      --address HOST             address to put in the link (default: this machine's IPv4)
+      --state FILE               where the user is kept (default ${defaultStatePath()})
+  tsray run -c FILE [-c FILE…]   run a V2Ray v4 JSON config in the foreground (-c - reads stdin;
+                                 several files are merged in order, as V2Ray does)
+  tsray test -c FILE [-c FILE…]  check a config: exit 0 when it is valid, 1 with the reason when not
+  tsray link LINK                print the client outbound JSON for a vmess:// link
+  tsray uuid                     print a new random UUID for a user id
+  tsray version                  print the version
+  tsray -config FILE / -test     V2Ray's own spellings of run and test are accepted too
+
+VMess users and alterId:
+  alterId 0 (the default) means the AEAD header (VMessAEAD), which every current core speaks.
+  alterId > 0 selects the legacy MD5 header on a client, as V2Ray 4.34 does; servers accept both
+  header kinds unless a VMess inbound sets "legacyHeader": "refuse" (or "warn").
+  Securities: auto, aes-128-gcm, chacha20-poly1305, none, zero, aes-128-cfb.
+
+Stops cleanly on SIGINT or SIGTERM.`
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+function fail(message: string): never {
+  process.stderr.write(`tsray: ${message}\n`)
+  process.exit(1)
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+/** Runs until SIGINT/SIGTERM, then stops with a grace period; a second signal exits at once. */
+async function runInForeground(instance: Instance, onStarted?: (bound: BoundListener[]) => void): Promise<void> {
+  onStarted?.(await instance.start())
+  await new Promise<void>((resolve) => {
+    let stopping = false
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) process.exit(130)
+      stopping = true
+      instance.logs.logger.info({ signal }, 'stopping')
+      void instance.stop(SHUTDOWN_GRACE_MS).then(resolve)
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+  })
+}
+
+async function loadConfig(paths: string[]) {
+  const loaded = await loadConfigFiles(paths, { readStdin })
+  for (const warning of loaded.warnings) process.stderr.write(`tsray: warning: ${warning}\n`)
+  return loaded.config
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c', multiple: true },
+      port: { type: 'string' },
+      listen: { type: 'string' },
+      address: { type: 'string' },
+      state: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+      test: { type: 'boolean' },
+    },
+  })
+  const command = positionals[0] ?? (values.test === true ? 'test' : values.config !== undefined ? 'run' : 'serve')
+  if (values.help === true || command === 'help') {
+    process.stdout.write(`${HELP}\n`)
+    return
+  }
+  switch (command) {
+    case 'version':
+      process.stdout.write(`tsray ${version()}\n`)
+      return
+    case 'uuid':
+      process.stdout.write(`${randomUUID()}\n`)
+      return
+    case 'link': {
+      const text = positionals[1]
+      if (text === undefined) fail('Cannot convert a link: give it as `tsray link vmess://…`')
+      process.stdout.write(`${JSON.stringify(vmessLinkToOutbound(parseVmessLink(text)), null, 2)}\n`)
+      return
+    }
+    case 'test': {
+      if (values.config === undefined) fail('Cannot test: give the config with -c FILE')
+      await loadConfig(values.config)
+      process.stdout.write('Configuration OK.\n')
+      return
+    }
+    case 'run': {
+      if (values.config === undefined) fail('Cannot run: give the config with -c FILE (or run `tsray` alone for a default server)')
+      await runInForeground(buildInstance(await loadConfig(values.config)))
+      return
+    }
+    case 'serve': {
+      const port = values.port === undefined ? DEFAULT_SERVER_PORT : Number(values.port)
+      if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`Cannot serve: --port ${values.port} is not a port`)
+      const listen = values.listen ?? '0.0.0.0'
+      const user = await loadOrCreateUser(values.state ?? defaultStatePath())
+      const config = validateConfig(defaultServerConfig({ id: user.id, listen, port })).config
+      const address = values.address ?? advertisedAddress(listen)
+      await runInForeground(buildInstance(config), (bound) => {
+        process.stdout.write(connectionInstructions({ id: user.id, address, port: bound[0]?.port ?? port }))
+      })
+      return
+    }
+    default:
+      fail(`Unknown command "${command}": see tsray --help`)
+  }
+}
+
+/** V2Ray's single-dash long flags (-config, -test, -format) mean what ours do. */
+function normaliseArgs(argv: string[]): string[] {
+  return argv.map((arg) => {
+    if (arg === '-config') return '--config'
+    if (arg.startsWith('-config=')) return `--config=${arg.slice(8)}`
+    if (arg === '-test') return '--test'
+    if (arg === '-version') return 'version'
+    return arg
+  })
+}
+
+main(normaliseArgs(process.argv.slice(2))).then(
+  () => process.exit(0),
+  (error: unknown) => {
+    if (error instanceof TsrayError) fail(error.message)
+    if (error instanceof Error && 'code' in error && typeof error.code === 'string') fail(error.message)
+    fail(error instanceof Error ? (error.stack ?? error.message) : String(error))
+  },
+)

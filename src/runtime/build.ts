@@ -1,0 +1,158 @@
+import type { InboundConfig, OutboundConfig, TsrayConfig } from '../config/schema.js'
+import { levelPolicy } from '../config/schema.js'
+import { ForwardInbound } from '../inbound/forward.js'
+import { HttpInbound } from '../inbound/http.js'
+import { Socks5Inbound } from '../inbound/socks5.js'
+import { VmessInbound } from '../inbound/vmess.js'
+import { createLogs, type Logs } from '../observe/log.js'
+import { BlackholeOutbound } from '../outbound/blackhole.js'
+import { FreedomOutbound } from '../outbound/freedom.js'
+import type { Outbound } from '../outbound/outbound.js'
+import { VmessOutbound } from '../outbound/vmess.js'
+import { LegacyAuthTable } from '../protocol/legacy-auth.js'
+import { AuthIdReplayFilter, SessionHistory } from '../protocol/replay-filter.js'
+import { UserDirectory } from '../protocol/user-directory.js'
+import { createUser } from '../protocol/user.js'
+import { Instance, type Listener } from './instance.js'
+import type { RelayTimeouts } from './relay.js'
+import { Router } from './router.js'
+
+/** How long an outbound waits for a TCP connect. */
+export const CONNECT_TIMEOUT_MS = 10_000
+
+function timeoutsOf(config: TsrayConfig, level: number, override?: number): RelayTimeouts {
+  const policy = levelPolicy(config, level)
+  return {
+    connIdleMs: override !== undefined && level === 0 ? override : policy.connIdleMs,
+    uplinkOnlyMs: policy.uplinkOnlyMs,
+    downlinkOnlyMs: policy.downlinkOnlyMs,
+  }
+}
+
+function buildOutbound(config: OutboundConfig, tag: string): Outbound {
+  switch (config.protocol) {
+    case 'freedom': {
+      const redirect = config.settings.redirect
+      return new FreedomOutbound({
+        tag,
+        connectTimeoutMs: CONNECT_TIMEOUT_MS,
+        ...(redirect !== undefined ? { redirect } : {}),
+      })
+    }
+    case 'blackhole':
+      return new BlackholeOutbound({ tag, httpResponse: config.settings.response === 'http' })
+    case 'vmess': {
+      // V2Ray picks a server and user at random per connection; tsray uses the first of each.
+      const server = config.settings.vnext[0]!
+      const user = server.users[0]!
+      return new VmessOutbound({
+        tag,
+        connectTimeoutMs: CONNECT_TIMEOUT_MS,
+        server: {
+          host: server.address,
+          port: server.port,
+          user: createUser({ id: user.id, alterId: user.alterId, level: user.level }),
+          legacy: user.alterId > 0,
+          security: user.security,
+        },
+      })
+    }
+  }
+}
+
+function buildInbound(config: TsrayConfig, inbound: InboundConfig, tag: string, router: Router, logs: Logs): Listener {
+  const logger = logs.logger.child({ inbound: tag })
+  const onAccess = logs.access === undefined ? undefined : (record: Parameters<NonNullable<Logs['access']>>[0]) => logs.access?.({ ...record, inboundTag: tag })
+  const common = {
+    tag,
+    listen: inbound.listen,
+    port: inbound.port,
+    dispatcher: router,
+    handshakeTimeoutMs: levelPolicy(config, 0).handshakeMs,
+    logger,
+    ...(onAccess !== undefined ? { onAccess } : {}),
+  }
+  switch (inbound.protocol) {
+    case 'vmess': {
+      const settings = inbound.settings
+      const users = settings.clients.map((client) =>
+        createUser({ id: client.id, alterId: client.alterId, level: client.level, email: client.email ?? '' }),
+      )
+      const vmess = new VmessInbound({
+        ...common,
+        users: new UserDirectory(users),
+        legacy: settings.legacyHeader === 'refuse' ? undefined : new LegacyAuthTable(users),
+        legacyPolicy: settings.legacyHeader,
+        authIds: new AuthIdReplayFilter(),
+        sessions: new SessionHistory(),
+        disableInsecureEncryption: settings.disableInsecureEncryption,
+        timeouts: (user) => timeoutsOf(config, user.level),
+      })
+      return { tag, protocol: 'vmess', listen: () => vmess.listen(), close: (grace) => vmess.close(grace) }
+    }
+    case 'socks': {
+      const settings = inbound.settings
+      const socks = new Socks5Inbound({
+        ...common,
+        timeouts: timeoutsOf(config, settings.userLevel, settings.timeoutMs),
+        accounts: new Map(settings.auth === 'password' ? settings.accounts.map((a) => [a.user, a.pass]) : []),
+        udp: settings.udp,
+        ...(settings.ip !== undefined ? { udpAddress: settings.ip } : {}),
+      })
+      return { tag, protocol: 'socks', listen: () => socks.listen(), close: (grace) => socks.close(grace) }
+    }
+    case 'http': {
+      const settings = inbound.settings
+      const http = new HttpInbound({
+        ...common,
+        timeouts: timeoutsOf(config, settings.userLevel, settings.timeoutMs),
+        accounts: new Map(settings.accounts.map((a) => [a.user, a.pass])),
+      })
+      return { tag, protocol: 'http', listen: () => http.listen(), close: (grace) => http.close(grace) }
+    }
+    case 'dokodemo-door': {
+      const settings = inbound.settings
+      const timeouts = timeoutsOf(config, settings.userLevel, settings.timeoutMs)
+      const forward = new ForwardInbound({
+        ...common,
+        timeouts,
+        target: { host: settings.address, port: settings.port },
+        tcp: settings.networks.includes('tcp'),
+        udp: settings.networks.includes('udp'),
+        udpIdleMs: timeouts.connIdleMs,
+      })
+      return { tag, protocol: 'dokodemo-door', listen: () => forward.listen(), close: (grace) => forward.close(grace) }
+    }
+  }
+}
+
+/** Builds a runnable instance from a validated config: the one place that switches on protocol names. */
+export function buildInstance(config: TsrayConfig, options?: { logs?: Logs }): Instance {
+  const logs = options?.logs ?? createLogs(config.log)
+  const outbounds = new Map<string, Outbound>()
+  const ordered = config.outbounds.map((outbound, index) => {
+    const built = buildOutbound(outbound, outbound.tag ?? `outbound-${index}`)
+    outbounds.set(built.tag, built)
+    return built
+  })
+  const defaultOutbound = ordered[0] ?? new FreedomOutbound({ tag: 'direct', connectTimeoutMs: CONNECT_TIMEOUT_MS })
+  const router = new Router({
+    rules: config.routing.rules.map((rule) => ({
+      outboundTag: rule.outboundTag,
+      ...(rule.inboundTag !== undefined ? { inboundTags: rule.inboundTag } : {}),
+      ...(rule.domain !== undefined ? { domains: rule.domain } : {}),
+      ...(rule.ip !== undefined ? { ips: rule.ip } : {}),
+      ...(rule.port !== undefined ? { ports: rule.port.map((r) => [r.from, r.to] as const) } : {}),
+      ...(rule.sourcePort !== undefined ? { sourcePorts: rule.sourcePort.map((r) => [r.from, r.to] as const) } : {}),
+      ...(rule.network !== undefined ? { networks: rule.network } : {}),
+      ...(rule.user !== undefined ? { users: rule.user } : {}),
+      ...(rule.source !== undefined ? { sources: rule.source } : {}),
+    })),
+    outbounds,
+    defaultOutbound,
+  })
+  const listeners = config.inbounds.map((inbound, index) =>
+    buildInbound(config, inbound, inbound.tag ?? `inbound-${index}`, router, logs),
+  )
+  return new Instance({ listeners, logs })
+}
