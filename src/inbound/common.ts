@@ -1,8 +1,8 @@
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { ConnectionContext } from '../outbound/outbound.js'
-import type { Dispatcher } from '../runtime/dispatcher.js'
-import { relay, type RelayTimeouts } from '../runtime/relay.js'
+import type { Dispatcher } from '../outbound/outbound.js'
+import { relay, type RelayTimeouts } from '../streams/relay.js'
 import type { Destination, Logger } from '../types.js'
 import { formatHostPort } from './vmess.js'
 

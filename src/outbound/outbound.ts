@@ -29,3 +29,11 @@ export interface Outbound {
   /** Opens a channel for UDP datagrams. */
   openUdp(context: ConnectionContext): PacketChannel
 }
+
+/** What inbounds hand their traffic to: routing plus the chosen outbound. */
+export interface Dispatcher {
+  /** Routes and opens a TCP stream to `destination`. */
+  dialTcp(destination: Destination, context: ConnectionContext): Promise<Duplex>
+  /** Opens a datagram channel whose datagrams are routed one by one. */
+  openUdp(context: ConnectionContext): PacketChannel
+}

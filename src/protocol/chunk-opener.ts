@@ -1,15 +1,35 @@
 import type { Cipher, Decipher } from 'node:crypto'
 import { AEAD_TAG_LENGTH, createAeadDecipher, fnv1a32, ShakeStream } from '../crypto/index.js'
 import { ProtocolError } from '../errors.js'
-import { bodyCfb, resolveBodyFraming, type AeadKey, type BodyFraming, type BodyParams } from './body-framing.js'
+import {
+  bodyCfb,
+  resolveBodyFraming,
+  type AeadKey,
+  type BodyFraming,
+  type BodyParams,
+} from './body-framing.js'
 import { ByteQueue } from './byte-queue.js'
 import { MAX_CHUNK_LENGTH } from './constants.js'
 
 const PADDING_MODULUS = 64
 const COUNTER_MASK = 0xffff
 const FNV_LENGTH = 4
-/** #chunkLength while the next length field has not been read. */
-const AWAITING_LENGTH = -1
+const EMPTY = Buffer.alloc(0)
+
+/** Where the parser stands within a chunk. */
+const Phase = {
+  /** Waiting for the 2- or 18-byte length field. */
+  Length: 0,
+  /** Streaming the sealed payload through the decipher as it arrives. */
+  Payload: 1,
+  /** Waiting for the tag and padding that follow the payload. */
+  Trailer: 2,
+  /** Waiting for a whole cfb chunk: its checksum comes first, so it is checked at once. */
+  Whole: 3,
+} as const
+type PhaseValue = (typeof Phase)[keyof typeof Phase]
+
+type AeadDecipher = ReturnType<typeof createAeadDecipher>
 
 /**
  * Turns one direction's VMess body bytes back into plaintext (PROTOCOL §7): a push parser that
@@ -20,7 +40,9 @@ const AWAITING_LENGTH = -1
  */
 export class ChunkOpener {
   readonly #framing: BodyFraming
+  readonly #packet: boolean
   readonly #maxChunkLength: number
+  /** Holds only fixed-size items split across reads: a length field, a trailer, a cfb chunk. */
   readonly #queue = new ByteQueue()
   readonly #shake: ShakeStream | undefined
   readonly #cfb: Cipher | Decipher | undefined
@@ -31,9 +53,23 @@ export class ChunkOpener {
   readonly #lengthNonce: Buffer
   #counter = 0
   #lengthCounter = 0
-  /** L of the chunk whose length field was read, or AWAITING_LENGTH. */
-  #chunkLength = AWAITING_LENGTH
+  #phase: PhaseValue = Phase.Length
+  /** Payload bytes of the current chunk still to come. */
+  #remaining = 0
+  /** Size of the item awaited in Phase.Trailer (tag + padding) or Phase.Whole (the chunk). */
+  #fixedLength = 0
+  /** Padding at the end of the cfb chunk awaited in Phase.Whole. */
   #paddingLength = 0
+  #decipher: AeadDecipher | undefined
+  /** Plaintext of the current chunk, held until its tag is verified. */
+  readonly #pending: Buffer[] = []
+  #pendingLength = 0
+  /** The bytes being pushed and how far they are parsed. */
+  #input: Buffer = EMPTY
+  #offset = 0
+  /** The fixed-size item #gather collected: in the input, or copied from the queue. */
+  #item: Buffer = EMPTY
+  #itemOffset = 0
   #ended = false
 
   constructor(params: BodyParams, options: { maxChunkLength?: number } = {}) {
@@ -45,13 +81,14 @@ export class ChunkOpener {
       )
     }
     this.#framing = framing
+    this.#packet = params.transfer === 'packet'
     this.#maxChunkLength = maxChunkLength
     this.#shake = framing.shakeSeed === undefined ? undefined : new ShakeStream(framing.shakeSeed)
     this.#cfb = framing.cfb ? bodyCfb(params, 'open') : undefined
     this.#payloadKey = framing.payloadKey
     this.#lengthKey = framing.lengthKey
-    this.#nonce = Buffer.from(framing.payloadKey?.iv ?? [])
-    this.#lengthNonce = Buffer.from(framing.lengthKey?.iv ?? [])
+    this.#nonce = Buffer.from(framing.payloadKey?.iv ?? EMPTY)
+    this.#lengthNonce = Buffer.from(framing.lengthKey?.iv ?? EMPTY)
   }
 
   /** True once the end-of-stream chunk was read; later bytes are ignored (PROTOCOL §7.7). */
@@ -59,50 +96,87 @@ export class ChunkOpener {
     return this.#ended
   }
 
-  /** Bytes received and not yet opened (part of a chunk). */
+  /** Bytes received and not yet returned: part of a chunk, or a payload awaiting its tag. */
   get buffered(): number {
-    return this.#queue.length
+    return this.#queue.length + this.#pendingLength
   }
 
   /**
-   * Feeds received bytes (the opener keeps a reference: do not reuse `wire`). Returns every payload
-   * completed so far, never an empty one; for packets each is one datagram (PROTOCOL §8).
+   * Feeds received bytes (the opener keeps views of `wire`: do not reuse it). Returns every payload
+   * completed so far, never an empty one. For packets each is one whole datagram (PROTOCOL §8); for
+   * streams a chunk that arrived in pieces may come back in pieces.
    */
   push(wire: Buffer): Buffer[] {
     if (this.#ended || wire.length === 0) return []
     // The whole direction is one CFB stream, length fields included, so decrypt as it arrives (PROTOCOL §7.2).
     const bytes = this.#cfb === undefined ? wire : this.#cfb.update(wire)
     if (this.#framing.kind === 'raw') return bytes.length === 0 ? [] : [bytes]
-    const queue = this.#queue
-    queue.push(bytes)
     const payloads: Buffer[] = []
-    for (;;) {
-      if (this.#chunkLength === AWAITING_LENGTH) {
-        if (queue.length < this.#framing.lengthFieldLength) break
-        this.#readLength()
-        if (this.#ended) break
+    this.#input = bytes
+    this.#offset = 0
+    try {
+      while (this.#offset < bytes.length && !this.#ended) {
+        switch (this.#phase) {
+          case Phase.Length: {
+            if (this.#gather(this.#framing.lengthFieldLength)) this.#readLength()
+            break
+          }
+          case Phase.Payload:
+            this.#streamPayload(payloads)
+            break
+          case Phase.Trailer: {
+            if (this.#gather(this.#fixedLength)) this.#release(payloads)
+            break
+          }
+          case Phase.Whole: {
+            if (this.#gather(this.#fixedLength)) payloads.push(this.#openWhole())
+            break
+          }
+        }
       }
-      if (queue.length < this.#chunkLength) break
-      const chunk = queue.consume(this.#chunkLength)
-      this.#chunkLength = AWAITING_LENGTH
-      payloads.push(this.#openChunk(chunk))
+    } finally {
+      this.#input = EMPTY
+      this.#item = EMPTY
     }
     return payloads
   }
 
+  /**
+   * Collects `need` contiguous bytes (queued ones first) into #item at #itemOffset; false when the
+   * input ran out first. No view is made: the hot path reads the length and tag in place.
+   */
+  #gather(need: number): boolean {
+    const queue = this.#queue
+    const input = this.#input
+    const offset = this.#offset
+    const available = input.length - offset
+    // The common case: the item lies within this read.
+    if (queue.length === 0 && available >= need) {
+      this.#item = input
+      this.#itemOffset = offset
+      this.#offset = offset + need
+      return true
+    }
+    const take = Math.min(need - queue.length, available)
+    queue.push(input.subarray(offset, offset + take))
+    this.#offset = offset + take
+    if (queue.length < need) return false
+    this.#item = queue.consume(need)
+    this.#itemOffset = 0
+    return true
+  }
+
   #readLength(): void {
     const framing = this.#framing
-    const queue = this.#queue
     const shake = this.#shake
     // The receiver draws in the sender's order: padding length, then mask (PROTOCOL §7.3).
     const padding = framing.padding && shake !== undefined ? shake.nextUint16() % PADDING_MODULUS : 0
     let length: number
     if (this.#lengthKey === undefined) {
       const mask = framing.masking && shake !== undefined ? shake.nextUint16() : 0
-      length = queue.uint16At(0) ^ mask
-      queue.skip(2)
+      length = this.#item.readUInt16BE(this.#itemOffset) ^ mask
     } else {
-      length = this.#openLength(this.#lengthKey, queue.consume(framing.lengthFieldLength)) + AEAD_TAG_LENGTH
+      length = this.#openLength(this.#lengthKey) + AEAD_TAG_LENGTH
     }
     const overhead = framing.tagLength + padding
     if (length < overhead) {
@@ -114,7 +188,7 @@ export class ChunkOpener {
     if (length === overhead) {
       // V2Ray does not read the end chunk's tag and padding; drop them (PROTOCOL §7.3).
       this.#ended = true
-      queue.drain()
+      this.#queue.drain()
       return
     }
     if (length > this.#maxChunkLength) {
@@ -123,56 +197,94 @@ export class ChunkOpener {
         `Cannot open chunk: length is ${length}, limit is ${this.#maxChunkLength}`,
       )
     }
-    this.#chunkLength = length
-    this.#paddingLength = padding
-  }
-
-  #openChunk(chunk: Buffer): Buffer {
-    const framing = this.#framing
-    // Padding follows the sealed payload and is not authenticated: drop it (PROTOCOL §7.3).
-    const payloadLength = chunk.length - this.#paddingLength - framing.tagLength
-    switch (framing.sealing) {
-      case 'aead':
-        if (this.#payloadKey === undefined) break
-        return this.#openPayload(this.#payloadKey, chunk, payloadLength)
-      case 'fnv':
-        if (fnv1a32(chunk, FNV_LENGTH, FNV_LENGTH + payloadLength) !== chunk.readUInt32BE(0)) {
-          throw new ProtocolError('CHUNK_AUTH_FAILED', 'Cannot open chunk: FNV-1a checksum does not match')
-        }
-        return chunk.subarray(FNV_LENGTH, FNV_LENGTH + payloadLength)
-      case 'plain':
-        break
+    if (framing.sealing === 'fnv') {
+      this.#phase = Phase.Whole
+      this.#fixedLength = length
+      this.#paddingLength = padding
+      return
     }
-    return chunk.subarray(0, payloadLength)
+    this.#phase = Phase.Payload
+    this.#remaining = length - overhead
+    this.#fixedLength = overhead
+    if (this.#payloadKey !== undefined) this.#decipher = this.#createDecipher(this.#payloadKey)
   }
 
-  #openPayload(key: AeadKey, chunk: Buffer, payloadLength: number): Buffer {
-    const counter = this.#counter
-    this.#nonce.writeUInt16BE(counter, 0)
+  #streamPayload(payloads: Buffer[]): void {
+    const input = this.#input
+    const offset = this.#offset
+    const take = Math.min(this.#remaining, input.length - offset)
+    const piece = input.subarray(offset, offset + take)
+    this.#offset = offset + take
+    this.#remaining -= take
+    // Decrypt as bytes arrive, with no copy of a chunk split across reads (STYLE §8).
+    this.#hold(this.#decipher === undefined ? piece : this.#decipher.update(piece))
+    if (this.#remaining > 0) return
+    if (this.#fixedLength === 0) this.#release(payloads)
+    else this.#phase = Phase.Trailer
+  }
+
+  #hold(plaintext: Buffer): void {
+    if (plaintext.length === 0) return
+    this.#pending.push(plaintext)
+    this.#pendingLength += plaintext.length
+  }
+
+  /** Verifies the tag, then releases the held plaintext; the padding after the tag is dropped (PROTOCOL §7.3). */
+  #release(payloads: Buffer[]): void {
+    const decipher = this.#decipher
+    if (decipher !== undefined) {
+      this.#decipher = undefined
+      const tag = this.#itemOffset
+      decipher.setAuthTag(this.#item.subarray(tag, tag + AEAD_TAG_LENGTH))
+      try {
+        this.#hold(decipher.final())
+      } catch (error) {
+        throw new ProtocolError('CHUNK_AUTH_FAILED', 'Cannot open chunk: tag does not match', {
+          cause: error,
+        })
+      }
+    }
+    const pending = this.#pending
+    if (this.#packet && pending.length > 1) {
+      // A datagram is returned whole (PROTOCOL §8).
+      payloads.push(Buffer.concat(pending, this.#pendingLength))
+    } else {
+      for (const plaintext of pending) payloads.push(plaintext)
+    }
+    pending.length = 0
+    this.#pendingLength = 0
+    this.#phase = Phase.Length
+  }
+
+  #openWhole(): Buffer {
+    this.#phase = Phase.Length
+    // Checksum first, then payload, then padding (PROTOCOL §7.3).
+    const chunk = this.#item
+    const start = this.#itemOffset
+    const payloadEnd = start + this.#fixedLength - this.#paddingLength
+    if (fnv1a32(chunk, start + FNV_LENGTH, payloadEnd) !== chunk.readUInt32BE(start)) {
+      throw new ProtocolError('CHUNK_AUTH_FAILED', 'Cannot open chunk: FNV-1a checksum does not match')
+    }
+    return chunk.subarray(start + FNV_LENGTH, payloadEnd)
+  }
+
+  #createDecipher(key: AeadKey): AeadDecipher {
+    this.#nonce.writeUInt16BE(this.#counter, 0)
     // Counters wrap silently at 65,536, as every core does (PROTOCOL §7.1).
-    this.#counter = (counter + 1) & COUNTER_MASK
-    const decipher = createAeadDecipher(key.algorithm, key.key, this.#nonce)
-    decipher.setAuthTag(chunk.subarray(payloadLength, payloadLength + AEAD_TAG_LENGTH))
-    const plaintext = decipher.update(chunk.subarray(0, payloadLength))
-    try {
-      decipher.final()
-    } catch (error) {
-      throw new ProtocolError('CHUNK_AUTH_FAILED', `Cannot open chunk: tag does not match (counter ${counter})`, {
-        cause: error,
-      })
-    }
-    // Released only now that the tag is verified.
-    return plaintext
+    this.#counter = (this.#counter + 1) & COUNTER_MASK
+    return createAeadDecipher(key.algorithm, key.key, this.#nonce)
   }
 
-  #openLength(key: AeadKey, field: Buffer): number {
+  #openLength(key: AeadKey): number {
     const counter = this.#lengthCounter
     this.#lengthNonce.writeUInt16BE(counter, 0)
     this.#lengthCounter = (counter + 1) & COUNTER_MASK
     // Both directions seal the length with the request key and IV (PROTOCOL §7.6).
     const decipher = createAeadDecipher(key.algorithm, key.key, this.#lengthNonce)
-    decipher.setAuthTag(field.subarray(2))
-    const value = decipher.update(field.subarray(0, 2))
+    const field = this.#item
+    const start = this.#itemOffset
+    decipher.setAuthTag(field.subarray(start + 2, start + 2 + AEAD_TAG_LENGTH))
+    const value = decipher.update(field.subarray(start, start + 2))
     try {
       decipher.final()
     } catch (error) {

@@ -1,5 +1,12 @@
 import type { Cipher, Decipher } from 'node:crypto'
-import { createAeadCipher, fnv1a32, secureRandom, ShakeStream, type RandomSource } from '../crypto/index.js'
+import {
+  AEAD_TAG_LENGTH,
+  createAeadCipher,
+  fnv1a32,
+  secureRandom,
+  ShakeStream,
+  type RandomSource,
+} from '../crypto/index.js'
 import { ProtocolError } from '../errors.js'
 import {
   chunkOverhead,
@@ -22,7 +29,10 @@ const EMPTY = Buffer.alloc(0)
 const PADDING_MODULUS = 64
 const COUNTER_MASK = 0xffff
 
-/** Largest payload per chunk (per datagram for packets) for whole chunks ≤ maxChunkLength; Infinity for raw bodies. */
+/**
+ * Largest payload per chunk (per datagram for packets) when whole chunks, length field and padding
+ * included, stay ≤ maxChunkLength (PROTOCOL §7.3, §8); Infinity for raw bodies.
+ */
 export function maxPayloadFor(params: BodyParams, maxChunkLength: number): number {
   const framing = resolveBodyFraming(params)
   if (framing.kind === 'raw') return Number.POSITIVE_INFINITY
@@ -42,7 +52,6 @@ export class ChunkSealer {
   readonly maxPayload: number
   readonly #framing: BodyFraming
   readonly #packet: boolean
-  readonly #overhead: number
   readonly #random: RandomSource
   readonly #shake: ShakeStream | undefined
   readonly #cfb: Cipher | Decipher | undefined
@@ -52,6 +61,8 @@ export class ChunkSealer {
   readonly #nonce: Buffer
   readonly #lengthNonce: Buffer
   readonly #lengthPlain = Buffer.alloc(2)
+  /** Per chunk of the current write: padding length and length mask (scratch, STYLE §8). */
+  #draws = new Uint16Array(64)
   #counter = 0
   #lengthCounter = 0
   #ended = false
@@ -60,7 +71,6 @@ export class ChunkSealer {
     const framing = resolveBodyFraming(params)
     this.#framing = framing
     this.#packet = params.transfer === 'packet'
-    this.#overhead = chunkOverhead(framing)
     this.#random = options.random ?? secureRandom
     if (framing.kind === 'raw') {
       this.maxPayload = Number.POSITIVE_INFINITY
@@ -68,7 +78,7 @@ export class ChunkSealer {
       const maxChunkLength =
         options.maxChunkLength ?? (this.#packet ? MAX_UDP_CHUNK_LENGTH : STREAM_CHUNK_LENGTH)
       checkMaxChunkLength(framing, maxChunkLength)
-      this.maxPayload = maxChunkLength - this.#overhead
+      this.maxPayload = maxChunkLength - chunkOverhead(framing)
     }
     this.#shake = framing.shakeSeed === undefined ? undefined : new ShakeStream(framing.shakeSeed)
     this.#cfb = framing.cfb ? bodyCfb(params, 'seal') : undefined
@@ -80,7 +90,8 @@ export class ChunkSealer {
 
   /**
    * The wire bytes for `plaintext`: as many chunks as it needs, in one buffer. A packet is one
-   * datagram, so exactly one chunk; an empty datagram is skipped (PROTOCOL §8).
+   * datagram, so exactly one chunk; an empty datagram is skipped (PROTOCOL §8). A raw none body
+   * returns `plaintext` itself.
    */
   seal(plaintext: Buffer): Buffer {
     if (this.#ended) throw new ProtocolError('BODY_ENDED', 'Cannot seal body: the end chunk was sent')
@@ -94,14 +105,21 @@ export class ChunkSealer {
         `Cannot seal datagram: length is ${plaintext.length}, limit is ${maxPayload}`,
       )
     }
-    // Size first, allocate once, write in place; the padding reserve is trimmed at the end (STYLE §8).
+    // Size first (the SHAKE draws fix each chunk's padding), allocate once, write in place (STYLE §8).
     const count = Math.ceil(plaintext.length / maxPayload)
-    const out = Buffer.allocUnsafe(plaintext.length + count * this.#overhead)
+    const out = Buffer.allocUnsafe(plaintext.length + this.#draw(count))
     let offset = 0
-    for (let start = 0; start < plaintext.length; start += maxPayload) {
-      offset = this.#writeChunk(out, offset, plaintext, start, Math.min(start + maxPayload, plaintext.length))
+    for (let i = 0, start = 0; i < count; i++, start += maxPayload) {
+      offset = this.#writeChunk(
+        out,
+        offset,
+        i,
+        plaintext,
+        start,
+        Math.min(start + maxPayload, plaintext.length),
+      )
     }
-    return this.#finish(out.subarray(0, offset))
+    return this.#finish(out)
   }
 
   /** The end-of-stream chunk when option S is set, else empty (the transport close ends it, PROTOCOL §7.7). */
@@ -109,8 +127,9 @@ export class ChunkSealer {
     if (this.#ended) return EMPTY
     this.#ended = true
     if (!this.#framing.endMarker) return EMPTY
-    const out = Buffer.allocUnsafe(this.#overhead)
-    return this.#finish(out.subarray(0, this.#writeChunk(out, 0, EMPTY, 0, 0)))
+    const out = Buffer.allocUnsafe(this.#draw(1))
+    this.#writeChunk(out, 0, 0, EMPTY, 0, 0)
+    return this.#finish(out)
   }
 
   #finish(chunks: Buffer): Buffer {
@@ -118,24 +137,49 @@ export class ChunkSealer {
     return this.#cfb === undefined ? chunks : this.#cfb.update(chunks)
   }
 
-  #writeChunk(out: Buffer, offset: number, plaintext: Buffer, start: number, end: number): number {
+  /**
+   * Draws the SHAKE values of the next `count` chunks into #draws, in the order of PROTOCOL §7.3
+   * (padding length, then mask, per chunk), and returns the bytes they add around the payloads.
+   */
+  #draw(count: number): number {
     const framing = this.#framing
     const shake = this.#shake
+    if (this.#draws.length < 2 * count) this.#draws = new Uint16Array(2 * count)
+    const draws = this.#draws
+    let padding = 0
+    for (let i = 0; i < count; i++) {
+      const p = framing.padding && shake !== undefined ? shake.nextUint16() % PADDING_MODULUS : 0
+      draws[2 * i] = p
+      draws[2 * i + 1] = framing.masking && shake !== undefined ? shake.nextUint16() : 0
+      padding += p
+    }
+    return count * (framing.lengthFieldLength + framing.tagLength) + padding
+  }
+
+  #writeChunk(
+    out: Buffer,
+    offset: number,
+    index: number,
+    plaintext: Buffer,
+    start: number,
+    end: number,
+  ): number {
+    const framing = this.#framing
     const payloadLength = end - start
-    // Per chunk, in this order: padding length, mask, A length, payload (PROTOCOL §7.3).
-    const padding = framing.padding && shake !== undefined ? shake.nextUint16() % PADDING_MODULUS : 0
-    const length = payloadLength + framing.tagLength + padding
+    const padding = this.#draws[2 * index] ?? 0
     let at = offset
     if (this.#lengthKey === undefined) {
-      const mask = framing.masking && shake !== undefined ? shake.nextUint16() : 0
-      out.writeUInt16BE(length ^ mask, at)
+      const mask = this.#draws[2 * index + 1] ?? 0
+      out.writeUInt16BE((payloadLength + framing.tagLength + padding) ^ mask, at)
       at += 2
     } else {
       at = this.#sealLength(this.#lengthKey, out, at, payloadLength + padding)
     }
     switch (framing.sealing) {
       case 'aead':
-        if (this.#payloadKey !== undefined) at = this.#sealPayload(this.#payloadKey, out, at, plaintext, start, end)
+        if (this.#payloadKey !== undefined) {
+          at = this.#sealPayload(this.#payloadKey, out, at, plaintext, start, end)
+        }
         break
       case 'fnv':
         // The checksum comes first (PROTOCOL §7.3).
@@ -146,7 +190,10 @@ export class ChunkSealer {
         at += plaintext.copy(out, at, start, end)
         break
     }
-    if (padding > 0) at += this.#random(padding).copy(out, at, 0, padding)
+    if (padding > 0) {
+      out.set(this.#random(padding), at)
+      at += padding
+    }
     return at
   }
 
@@ -155,9 +202,11 @@ export class ChunkSealer {
     // Counters wrap silently at 65,536, as every core does (PROTOCOL §7.1).
     this.#counter = (this.#counter + 1) & COUNTER_MASK
     const cipher = createAeadCipher(key.algorithm, key.key, this.#nonce)
-    at += cipher.update(plaintext.subarray(start, end)).copy(out, at)
+    const whole = start === 0 && end === plaintext.length
+    out.set(cipher.update(whole ? plaintext : plaintext.subarray(start, end)), at)
     cipher.final()
-    return at + cipher.getAuthTag().copy(out, at)
+    out.set(cipher.getAuthTag(), at + end - start)
+    return at + end - start + AEAD_TAG_LENGTH
   }
 
   #sealLength(key: AeadKey, out: Buffer, at: number, value: number): number {
@@ -166,8 +215,9 @@ export class ChunkSealer {
     this.#lengthNonce.writeUInt16BE(this.#lengthCounter, 0)
     this.#lengthCounter = (this.#lengthCounter + 1) & COUNTER_MASK
     const cipher = createAeadCipher(key.algorithm, key.key, this.#lengthNonce)
-    at += cipher.update(this.#lengthPlain).copy(out, at)
+    out.set(cipher.update(this.#lengthPlain), at)
     cipher.final()
-    return at + cipher.getAuthTag().copy(out, at)
+    out.set(cipher.getAuthTag(), at + 2)
+    return at + 2 + AEAD_TAG_LENGTH
   }
 }

@@ -160,7 +160,8 @@ function encodingError(message: string): ProtocolError {
 }
 
 function checkUint16(value: number, what: string): void {
-  if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw encodingError(`${what} ${value} is out of range`)
+  if (!Number.isInteger(value) || value < 0 || value > 0xffff)
+    throw encodingError(`${what} ${value} is out of range`)
 }
 
 /** port (2) ‖ ATyp ‖ address, as Mux.Cool and XUDP write a target. */
@@ -190,7 +191,10 @@ export function encodeMuxFrame(frame: MuxFrame): Buffer {
     if (frame.network === undefined || host === undefined || port === undefined) {
       throw encodingError('a New frame needs network, host and port')
     }
-    extra.push(Buffer.of(frame.network === 'tcp' ? MuxNetwork.Tcp : MuxNetwork.Udp), encodePortAddress(host, port))
+    extra.push(
+      Buffer.of(frame.network === 'tcp' ? MuxNetwork.Tcp : MuxNetwork.Udp),
+      encodePortAddress(host, port),
+    )
     if (frame.globalId !== undefined) {
       if (frame.network !== 'udp') throw encodingError('a GlobalID goes with a UDP target only')
       if (frame.globalId.length !== XUDP_GLOBAL_ID_LENGTH) {

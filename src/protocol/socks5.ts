@@ -121,7 +121,10 @@ function readAddress(bytes: Buffer, offset: number): SocksEndpoint & { end: numb
     const length = bytes.readUInt8(offset + 1)
     const name = bytes.toString('latin1', offset + 2, offset + 2 + length)
     if (length === 0 || !DOMAIN_PATTERN.test(name)) {
-      throw new ProtocolError('SOCKS_ADDRESS_INVALID', `Cannot read SOCKS address: domain "${name}" is not valid`)
+      throw new ProtocolError(
+        'SOCKS_ADDRESS_INVALID',
+        `Cannot read SOCKS address: domain "${name}" is not valid`,
+      )
     }
     // A domain that is an IP literal is that IP (PROTOCOL §5).
     host = classifyHost(name).host
@@ -132,7 +135,10 @@ function readAddress(bytes: Buffer, offset: number): SocksEndpoint & { end: numb
 
 function checkPort(port: number, what: string): void {
   if (!Number.isInteger(port) || port < 0 || port > 0xffff) {
-    throw new ProtocolError('SOCKS_ADDRESS_INVALID', `Cannot encode SOCKS ${what}: port ${port} is out of range`)
+    throw new ProtocolError(
+      'SOCKS_ADDRESS_INVALID',
+      `Cannot encode SOCKS ${what}: port ${port} is out of range`,
+    )
   }
 }
 
@@ -226,8 +232,15 @@ export function parseSocksRequest(queue: ByteQueue): SocksRequest | undefined {
   checkVersion(queue.byteAt(0), 'request')
   if (queue.length < 2) return undefined
   const command = queue.byteAt(1)
-  if (command !== SocksCommand.Connect && command !== SocksCommand.Bind && command !== SocksCommand.UdpAssociate) {
-    throw new ProtocolError('SOCKS_COMMAND_UNSUPPORTED', `Cannot read SOCKS request: command ${command} is unknown`)
+  if (
+    command !== SocksCommand.Connect &&
+    command !== SocksCommand.Bind &&
+    command !== SocksCommand.UdpAssociate
+  ) {
+    throw new ProtocolError(
+      'SOCKS_COMMAND_UNSUPPORTED',
+      `Cannot read SOCKS request: command ${command} is unknown`,
+    )
   }
   if (queue.length < 4) return undefined
   const length = addressLength(queue.byteAt(3), () => (queue.length < 5 ? undefined : queue.byteAt(4)))
@@ -268,11 +281,17 @@ export function encodeSocksReply(reply: SocksReplyValue, bound?: SocksEndpoint):
  */
 export function parseSocksUdpDatagram(datagram: Buffer): SocksUdpDatagram {
   if (datagram.length < 4) {
-    throw new ProtocolError('SOCKS_UDP_INVALID', `Cannot read SOCKS datagram: ${datagram.length} bytes is too short`)
+    throw new ProtocolError(
+      'SOCKS_UDP_INVALID',
+      `Cannot read SOCKS datagram: ${datagram.length} bytes is too short`,
+    )
   }
   const fragment = datagram.readUInt8(2)
   if (fragment !== 0) {
-    throw new ProtocolError('SOCKS_UDP_FRAGMENTED', `Cannot read SOCKS datagram: fragment is ${fragment}, expected 0`)
+    throw new ProtocolError(
+      'SOCKS_UDP_FRAGMENTED',
+      `Cannot read SOCKS datagram: fragment is ${fragment}, expected 0`,
+    )
   }
   const length = addressLength(datagram.readUInt8(3), () =>
     datagram.length < 5 ? undefined : datagram.readUInt8(4),

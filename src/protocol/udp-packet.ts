@@ -32,7 +32,10 @@ export function isPacketAddrDomain(host: string): boolean {
 export function encodePacketAddrDatagram(endpoint: PacketAddrEndpoint, payload: Buffer): Buffer {
   const { host, port } = endpoint
   if (!Number.isInteger(port) || port < 0 || port > 0xffff) {
-    throw new ProtocolError('PACKET_ADDR_INVALID', `Cannot encode packetaddr datagram: port ${port} is out of range`)
+    throw new ProtocolError(
+      'PACKET_ADDR_INVALID',
+      `Cannot encode packetaddr datagram: port ${port} is out of range`,
+    )
   }
   const v4 = parseIpv4(host)
   const address = v4 ?? parseIpv6(host)

@@ -14,7 +14,7 @@ import { AuthIdReplayFilter, SessionHistory } from '../protocol/replay-filter.js
 import { UserDirectory } from '../protocol/user-directory.js'
 import { createUser } from '../protocol/user.js'
 import { Instance, type Listener } from './instance.js'
-import type { RelayTimeouts } from './relay.js'
+import type { RelayTimeouts } from '../streams/relay.js'
 import { Router } from './router.js'
 
 /** How long an outbound waits for a TCP connect. */

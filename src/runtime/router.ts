@@ -2,7 +2,7 @@ import { BlockList, isIP } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { ConnectionContext, Outbound, PacketChannel } from '../outbound/outbound.js'
 import type { Destination } from '../types.js'
-import type { Dispatcher } from './dispatcher.js'
+import type { Dispatcher } from '../outbound/outbound.js'
 
 /** One routing rule: every condition given must match (V2Ray `routing.rules[]`, type "field"). */
 export interface RouteRule {

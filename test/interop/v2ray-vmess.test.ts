@@ -10,6 +10,7 @@ import { AuthIdReplayFilter, SessionHistory } from '../../src/protocol/replay-fi
 import { UserDirectory } from '../../src/protocol/user-directory.js'
 import { createUser } from '../../src/protocol/user.js'
 import { Router } from '../../src/runtime/router.js'
+import { failOnLeakedHandles } from '../helpers/leaks.js'
 import { memoryLogger } from '../helpers/logger.js'
 import { connectTcp, exchange, randomData, sha256Hex, startEchoServer, startUdpEchoServer } from '../helpers/net.js'
 import { freePort, startV2ray, type V2rayProcess } from '../helpers/v2ray.js'
@@ -221,3 +222,5 @@ describe('tsray client → V2Ray 4.34 server', () => {
     })
   }
 })
+
+failOnLeakedHandles()

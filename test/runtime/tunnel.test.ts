@@ -9,6 +9,7 @@ import { AuthIdReplayFilter, SessionHistory } from '../../src/protocol/replay-fi
 import { UserDirectory } from '../../src/protocol/user-directory.js'
 import { createUser } from '../../src/protocol/user.js'
 import { Router } from '../../src/runtime/router.js'
+import { failOnLeakedHandles } from '../helpers/leaks.js'
 import { memoryLogger } from '../helpers/logger.js'
 import { randomData, sha256Hex, startEchoServer, startUdpEchoServer } from '../helpers/net.js'
 
@@ -102,3 +103,5 @@ test('VmessOutbound → VmessInbound carries UDP datagrams with boundaries intac
     stream.destroy()
   }
 })
+
+failOnLeakedHandles()

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const SRC = join(ROOT, 'src')
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) return sourceFiles(path)
+    return entry.name.endsWith('.ts') ? [path] : []
+  })
+}
+
+/** The layer of a file: its folder under src/, or the file name for top-level files. */
+function layerOf(file: string): string {
+  const rel = relative(SRC, file)
+  return rel.includes('/') ? rel.slice(0, rel.indexOf('/')) : rel
+}
+
+function importsOf(text: string): string[] {
+  const out: string[] = []
+  const pattern = /(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g
+  for (const match of text.matchAll(pattern)) out.push(match[1] ?? match[2] ?? '')
+  return out
+}
+
+/** Which local layers and which packages each layer may import (STYLE §1). */
+const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
+  'errors.ts': { layers: [], packages: [] },
+  'types.ts': { layers: [], packages: [] },
+  'index.ts': { layers: ['*'], packages: [] },
+  crypto: { layers: ['crypto', 'errors.ts'], packages: ['node:crypto', 'node:zlib'] },
+  protocol: { layers: ['protocol', 'crypto', 'errors.ts', 'types.ts'], packages: ['node:crypto'] },
+  streams: { layers: ['streams', 'protocol', 'crypto', 'errors.ts', 'types.ts'], packages: ['node:stream'] },
+  transport: { layers: ['transport', 'errors.ts', 'types.ts'], packages: ['node:net', 'node:tls', 'node:http', 'ws'] },
+  outbound: {
+    layers: ['outbound', 'protocol', 'streams', 'transport', 'crypto', 'errors.ts', 'types.ts'],
+    packages: ['node:stream', 'node:dgram', 'node:dns/promises', 'node:net'],
+  },
+  inbound: {
+    layers: ['inbound', 'outbound', 'protocol', 'streams', 'transport', 'crypto', 'errors.ts', 'types.ts'],
+    packages: ['node:stream', 'node:dgram', 'node:net', 'node:http', 'node:crypto'],
+  },
+  config: { layers: ['config', 'protocol', 'errors.ts', 'types.ts'], packages: ['zod', 'node:fs/promises'] },
+  observe: { layers: ['observe', 'config', 'errors.ts', 'types.ts'], packages: ['pino', 'prom-client'] },
+  runtime: {
+    layers: ['runtime', 'inbound', 'outbound', 'protocol', 'streams', 'transport', 'config', 'observe', 'crypto', 'errors.ts', 'types.ts'],
+    packages: ['node:net', 'node:stream'],
+  },
+  cli: {
+    layers: ['cli', 'runtime', 'config', 'observe', 'protocol', 'errors.ts', 'types.ts'],
+    packages: ['node:util', 'node:fs', 'node:fs/promises', 'node:crypto', 'node:os', 'node:path'],
+  },
+}
+
+test('src/ layers import only what STYLE §1 allows', () => {
+  const problems: string[] = []
+  for (const file of sourceFiles(SRC)) {
+    const layer = layerOf(file)
+    const rules = ALLOWED[layer]
+    if (rules === undefined) {
+      problems.push(`${relative(ROOT, file)}: layer "${layer}" has no rule`)
+      continue
+    }
+    for (const specifier of importsOf(readFileSync(file, 'utf8'))) {
+      if (specifier.startsWith('.')) {
+        const target = layerOf(join(file, '..', specifier.replace(/\.js$/, '.ts')))
+        if (!rules.layers.includes('*') && !rules.layers.includes(target)) {
+          problems.push(`${relative(ROOT, file)} imports ${specifier} (layer ${target})`)
+        }
+      } else if (!rules.packages.includes(specifier)) {
+        problems.push(`${relative(ROOT, file)} imports package ${specifier}`)
+      }
+    }
+  }
+  assert.deepEqual(problems, [])
+})
+
+test('the protocol core and crypto are pure: no timers, no sockets, no Math.random', () => {
+  const problems: string[] = []
+  for (const file of sourceFiles(SRC).filter((f) => ['protocol', 'crypto'].includes(layerOf(f)))) {
+    const text = readFileSync(file, 'utf8')
+    for (const word of ['setTimeout', 'setInterval', 'setImmediate', 'Math.random', 'process.', 'console.']) {
+      if (text.includes(word)) problems.push(`${relative(ROOT, file)} uses ${word}`)
+    }
+  }
+  assert.deepEqual(problems, [])
+})
+
+test('the architecture check catches a wrong-way import', () => {
+  // The rule table must refuse what STYLE forbids, or the test above proves nothing.
+  assert.ok(!ALLOWED.protocol!.packages.includes('node:net'))
+  assert.ok(!ALLOWED.protocol!.layers.includes('streams'))
+  assert.deepEqual(importsOf("import { connect } from 'node:net'\nexport { x } from './y.js'"), ['node:net', './y.js'])
+})
