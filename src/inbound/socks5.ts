@@ -158,7 +158,10 @@ export class Socks5Inbound {
     const udp: UdpSocket = createSocket(isIPv6(localAddress) ? 'udp6' : 'udp4')
     const channel = options.dispatcher.openUdp(context)
     let client: { address: string; port: number } | undefined
+    let cleaned = false
     const cleanup = (): void => {
+      if (cleaned) return
+      cleaned = true
       channel.close()
       udp.close()
       socket.destroy()

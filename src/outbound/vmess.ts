@@ -37,7 +37,7 @@ export class VmessOutbound implements Outbound {
   async open(command: CommandValue, destination: Destination): Promise<VmessClientStream> {
     const server = this.#server
     const socket = await dialTcp(server.host, server.port, { timeoutMs: this.#connectTimeoutMs })
-    const wire = resolveSecurity(server.security)
+    const wire = resolveSecurity(server.security, { udp: command === Command.Udp })
     const request = createClientRequest(server.user, {
       legacy: server.legacy,
       security: wire.security,

@@ -13,7 +13,7 @@ import type { VmessUser } from './user.js'
 /** A configured security word resolved to the wire: value and the option bits V2Ray sends (PROTOCOL §10). */
 export function resolveSecurity(
   name: SecurityName,
-  options?: { preferAes?: boolean },
+  options?: { preferAes?: boolean; udp?: boolean },
 ): { security: number; options: number } {
   const smp = Option.ChunkStream | Option.ChunkMasking | Option.GlobalPadding
   switch (name) {
@@ -30,7 +30,8 @@ export function resolveSecurity(
     case 'none':
       return { security: Security.None, options: Option.ChunkStream | Option.ChunkMasking }
     case 'zero':
-      return { security: Security.None, options: 0 }
+      // Without S a UDP body has no datagram boundaries; keep S there, as sing-box does (PROTOCOL §8).
+      return { security: Security.None, options: options?.udp === true ? Option.ChunkStream : 0 }
     case 'aes-128-cfb':
       return { security: Security.Aes128Cfb, options: Option.ChunkStream }
   }

@@ -63,6 +63,7 @@ export function exchange(socket: Socket, data: Buffer, options?: { timeoutMs?: n
       reject(new Error(`exchange timed out after ${chunks.reduce((n, c) => n + c.length, 0)} bytes`))
     }, options?.timeoutMs ?? 20_000)
     socket.on('data', (chunk: Buffer) => chunks.push(chunk))
+    socket.resume()
     socket.on('error', (error) => {
       clearTimeout(timer)
       reject(error)
@@ -79,23 +80,60 @@ export function exchange(socket: Socket, data: Buffer, options?: { timeoutMs?: n
 /** Random test data. */
 export const randomData = (length: number): Buffer => randomBytes(length)
 
-/** Reads bytes from a socket until `length` have arrived. */
+/** Reads exactly `length` bytes from a socket (paused mode, so bytes after them stay buffered). */
 export function readExactly(socket: Socket, length: number, timeoutMs = 10_000): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let total = 0
-    const timer = setTimeout(() => reject(new Error(`read timed out at ${total}/${length} bytes`)), timeoutMs)
-    const onData = (chunk: Buffer): void => {
-      chunks.push(chunk)
-      total += chunk.length
-      if (total >= length) {
-        clearTimeout(timer)
-        socket.off('data', onData)
-        const all = Buffer.concat(chunks)
-        if (all.length > length) socket.unshift(all.subarray(length))
-        resolve(all.subarray(0, length))
-      }
+    const cleanup = (): void => {
+      clearTimeout(timer)
+      socket.off('readable', tryRead)
+      socket.off('end', onEnd)
     }
-    socket.on('data', onData)
+    const timer = setTimeout(() => {
+      cleanup()
+      reject(new Error(`read timed out waiting for ${length} bytes (${socket.readableLength} buffered)`))
+    }, timeoutMs)
+    const onEnd = (): void => {
+      cleanup()
+      reject(new Error(`connection ended before ${length} bytes arrived`))
+    }
+    function tryRead(): void {
+      const chunk = socket.read(length) as Buffer | null
+      if (chunk === null) return
+      cleanup()
+      if (chunk.length < length) reject(new Error(`connection ended after ${chunk.length}/${length} bytes`))
+      else resolve(chunk)
+    }
+    socket.on('readable', tryRead)
+    socket.on('end', onEnd)
+    tryRead()
   })
+}
+
+/** Sends each datagram to 127.0.0.1:port from one socket and collects as many replies. */
+export async function udpRoundTrip(port: number, datagrams: Buffer[]): Promise<Buffer[]> {
+  const socket = createSocket('udp4')
+  const got: Buffer[] = []
+  try {
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()))
+    const done = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`UDP: ${got.length}/${datagrams.length} datagrams came back`)), 10_000)
+      socket.on('message', (payload) => {
+        got.push(payload)
+        if (got.length === datagrams.length) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    })
+    for (const datagram of datagrams) {
+      socket.send(datagram, port, '127.0.0.1')
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    await done
+    // Each datagram once: wait a little for duplicates that must not come.
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    return got
+  } finally {
+    socket.close()
+  }
 }

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { createSocket } from 'node:dgram'
 import { after, before, describe, test } from 'node:test'
 import { VmessInbound } from '../../src/inbound/vmess.js'
 import { FreedomOutbound } from '../../src/outbound/freedom.js'
@@ -12,7 +11,7 @@ import { createUser } from '../../src/protocol/user.js'
 import { Router } from '../../src/runtime/router.js'
 import { failOnLeakedHandles } from '../helpers/leaks.js'
 import { memoryLogger } from '../helpers/logger.js'
-import { connectTcp, exchange, randomData, sha256Hex, startEchoServer, startUdpEchoServer } from '../helpers/net.js'
+import { connectTcp, exchange, randomData, sha256Hex, startEchoServer, startUdpEchoServer, udpRoundTrip } from '../helpers/net.js'
 import { freePort, startV2ray, type V2rayProcess } from '../helpers/v2ray.js'
 
 const AEAD_ID = 'b831381d-6324-4d53-ad4f-8cda48b30811'
@@ -46,34 +45,6 @@ after(async () => {
   await echo.close()
   await udpEcho.close()
 })
-
-async function udpRoundTrip(port: number, datagrams: Buffer[]): Promise<Buffer[]> {
-  const socket = createSocket('udp4')
-  const got: Buffer[] = []
-  try {
-    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()))
-    const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`UDP: ${got.length}/${datagrams.length} datagrams came back`)), 10_000)
-      socket.on('message', (payload) => {
-        got.push(payload)
-        if (got.length === datagrams.length) {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
-    })
-    for (const datagram of datagrams) {
-      socket.send(datagram, port, '127.0.0.1')
-      await new Promise((resolve) => setTimeout(resolve, 5))
-    }
-    await done
-    // Each datagram once: wait a little for duplicates that must not come.
-    await new Promise((resolve) => setTimeout(resolve, 100))
-    return got
-  } finally {
-    socket.close()
-  }
-}
 
 describe('V2Ray 4.34 client → tsray server', () => {
   let inbound: VmessInbound
