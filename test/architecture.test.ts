@@ -36,7 +36,10 @@ const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
   crypto: { layers: ['crypto', 'errors.ts'], packages: ['node:crypto', 'node:zlib'] },
   protocol: { layers: ['protocol', 'crypto', 'errors.ts', 'types.ts'], packages: ['node:crypto'] },
   streams: { layers: ['streams', 'protocol', 'crypto', 'errors.ts', 'types.ts'], packages: ['node:stream'] },
-  transport: { layers: ['transport', 'errors.ts', 'types.ts'], packages: ['node:net', 'node:tls', 'node:http', 'ws'] },
+  transport: {
+    layers: ['transport', 'errors.ts', 'types.ts'],
+    packages: ['node:net', 'node:tls', 'node:http', 'ws'],
+  },
   outbound: {
     layers: ['outbound', 'protocol', 'streams', 'transport', 'crypto', 'errors.ts', 'types.ts'],
     packages: ['node:stream', 'node:dgram', 'node:dns/promises', 'node:net'],
@@ -48,7 +51,19 @@ const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
   config: { layers: ['config', 'protocol', 'errors.ts', 'types.ts'], packages: ['zod', 'node:fs/promises'] },
   observe: { layers: ['observe', 'config', 'errors.ts', 'types.ts'], packages: ['pino', 'prom-client'] },
   runtime: {
-    layers: ['runtime', 'inbound', 'outbound', 'protocol', 'streams', 'transport', 'config', 'observe', 'crypto', 'errors.ts', 'types.ts'],
+    layers: [
+      'runtime',
+      'inbound',
+      'outbound',
+      'protocol',
+      'streams',
+      'transport',
+      'config',
+      'observe',
+      'crypto',
+      'errors.ts',
+      'types.ts',
+    ],
     packages: ['node:net', 'node:stream'],
   },
   cli: {
@@ -95,5 +110,8 @@ test('the architecture check catches a wrong-way import', () => {
   // The rule table must refuse what STYLE forbids, or the test above proves nothing.
   assert.ok(!ALLOWED.protocol!.packages.includes('node:net'))
   assert.ok(!ALLOWED.protocol!.layers.includes('streams'))
-  assert.deepEqual(importsOf("import { connect } from 'node:net'\nexport { x } from './y.js'"), ['node:net', './y.js'])
+  assert.deepEqual(importsOf("import { connect } from 'node:net'\nexport { x } from './y.js'"), [
+    'node:net',
+    './y.js',
+  ])
 })

@@ -18,7 +18,8 @@ export function defaultStatePath(): string {
 export async function loadOrCreateUser(path: string): Promise<{ id: string; created: boolean }> {
   try {
     const state = JSON.parse(await readFile(path, 'utf8')) as { id?: unknown }
-    if (typeof state.id === 'string' && parseUuid(state.id) !== undefined) return { id: state.id, created: false }
+    if (typeof state.id === 'string' && parseUuid(state.id) !== undefined)
+      return { id: state.id, created: false }
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
       throw new Error(`Cannot read the state file ${path}: ${(error as Error).message}`, { cause: error })

@@ -45,7 +45,9 @@ VMess users and alterId:
 Stops cleanly on SIGINT or SIGTERM.`
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
   return pkg.version
 }
 
@@ -61,8 +63,13 @@ async function readStdin(): Promise<string> {
 }
 
 /** Runs until SIGINT/SIGTERM, then stops with a grace period; a second signal exits at once. */
-async function runInForeground(instance: Instance, onStarted?: (bound: BoundListener[]) => void): Promise<void> {
-  onStarted?.(await instance.start())
+async function runInForeground(
+  instance: Instance,
+  onStarted?: (bound: BoundListener[]) => void,
+): Promise<void> {
+  // Not `onStarted?.(await …)`: an optional call skips evaluating its arguments.
+  const bound = await instance.start()
+  onStarted?.(bound)
   await new Promise<void>((resolve) => {
     let stopping = false
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -97,7 +104,8 @@ async function main(argv: string[]): Promise<void> {
       test: { type: 'boolean' },
     },
   })
-  const command = positionals[0] ?? (values.test === true ? 'test' : values.config !== undefined ? 'run' : 'serve')
+  const command =
+    positionals[0] ?? (values.test === true ? 'test' : values.config !== undefined ? 'run' : 'serve')
   if (values.help === true || command === 'help') {
     process.stdout.write(`${HELP}\n`)
     return
@@ -122,13 +130,15 @@ async function main(argv: string[]): Promise<void> {
       return
     }
     case 'run': {
-      if (values.config === undefined) fail('Cannot run: give the config with -c FILE (or run `tsray` alone for a default server)')
+      if (values.config === undefined)
+        fail('Cannot run: give the config with -c FILE (or run `tsray` alone for a default server)')
       await runInForeground(buildInstance(await loadConfig(values.config)))
       return
     }
     case 'serve': {
       const port = values.port === undefined ? DEFAULT_SERVER_PORT : Number(values.port)
-      if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`Cannot serve: --port ${values.port} is not a port`)
+      if (!Number.isInteger(port) || port < 1 || port > 65535)
+        fail(`Cannot serve: --port ${values.port} is not a port`)
       const listen = values.listen ?? '0.0.0.0'
       const user = await loadOrCreateUser(values.state ?? defaultStatePath())
       const config = validateConfig(defaultServerConfig({ id: user.id, listen, port })).config

@@ -15,7 +15,13 @@ export interface ProxyInboundOptions {
   readonly handshakeTimeoutMs: number
   readonly timeouts: RelayTimeouts
   readonly logger: Logger
-  readonly onAccess?: (record: { source: string; destination: string; status: 'accepted' | 'rejected'; user: string; reason?: string }) => void
+  readonly onAccess?: (record: {
+    source: string
+    destination: string
+    status: 'accepted' | 'rejected'
+    user: string
+    reason?: string
+  }) => void
 }
 
 /** "ip:port" of a socket's peer. */
@@ -47,8 +53,15 @@ export async function dialFor(
     options.onAccess?.({ source: context.source, destination: label, status: 'accepted', user: context.user })
     return target
   } catch (error) {
-    const reason = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : 'ERROR'
-    options.onAccess?.({ source: context.source, destination: label, status: 'rejected', user: context.user, reason })
+    const reason =
+      typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : 'ERROR'
+    options.onAccess?.({
+      source: context.source,
+      destination: label,
+      status: 'rejected',
+      user: context.user,
+      reason,
+    })
     options.logger.info({ source: context.source, destination: label, reason }, 'cannot reach target')
     throw error
   }

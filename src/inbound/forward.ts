@@ -90,7 +90,12 @@ export class ForwardInbound {
           clearTimeout(timer)
           this.#udpSessions.delete(key)
         })
-        options.onAccess?.({ source: key, destination: `udp:${formatHostPort(options.target.host, options.target.port)}`, status: 'accepted', user: '' })
+        options.onAccess?.({
+          source: key,
+          destination: `udp:${formatHostPort(options.target.host, options.target.port)}`,
+          status: 'accepted',
+          user: '',
+        })
       }
       session.timer.refresh()
       session.channel.send(payload, { network: 'udp', host: options.target.host, port: options.target.port })

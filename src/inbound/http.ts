@@ -66,8 +66,12 @@ export class HttpInbound {
       if (socket.writable) socket.end(encodeHttpResponse(400))
       else socket.destroy()
     })
-    this.#server.on('connect', (request: IncomingMessage, socket: Socket, head: Buffer) => this.#tunnel(request, socket, head))
-    this.#server.on('request', (request: IncomingMessage, response: ServerResponse) => this.#forward(request, response))
+    this.#server.on('connect', (request: IncomingMessage, socket: Socket, head: Buffer) =>
+      this.#tunnel(request, socket, head),
+    )
+    this.#server.on('request', (request: IncomingMessage, response: ServerResponse) =>
+      this.#forward(request, response),
+    )
   }
 
   listen(): Promise<number> {
@@ -82,9 +86,11 @@ export class HttpInbound {
   #authenticate(request: IncomingMessage): string | undefined {
     if (this.#options.accounts.size === 0) return ''
     const headers: HttpHeader[] = []
-    for (let i = 0; i + 1 < request.rawHeaders.length; i += 2) headers.push([request.rawHeaders[i]!, request.rawHeaders[i + 1]!])
+    for (let i = 0; i + 1 < request.rawHeaders.length; i += 2)
+      headers.push([request.rawHeaders[i]!, request.rawHeaders[i + 1]!])
     const credentials = parseProxyAuthorization(headers)
-    if (credentials === undefined || this.#options.accounts.get(credentials.user) !== credentials.pass) return undefined
+    if (credentials === undefined || this.#options.accounts.get(credentials.user) !== credentials.pass)
+      return undefined
     return credentials.user
   }
 
@@ -139,7 +145,11 @@ export class HttpInbound {
       response.writeHead(400, { 'Content-Length': '0', Connection: 'close' }).end()
       return
     }
-    const destination = { network: 'tcp' as const, host: stripBrackets(url.hostname), port: Number(url.port || 80) }
+    const destination = {
+      network: 'tcp' as const,
+      host: stripBrackets(url.hostname),
+      port: Number(url.port || 80),
+    }
     const socket = request.socket
     const context = { inboundTag: this.#options.tag, source: sourceOf(socket), user }
     const headers: [string, string][] = []
@@ -168,7 +178,8 @@ export class HttpInbound {
       const responseHeaders: string[] = []
       for (let i = 0; i + 1 < upstreamResponse.rawHeaders.length; i += 2) {
         const name = upstreamResponse.rawHeaders[i]!
-        if (!HOP_BY_HOP.has(name.toLowerCase())) responseHeaders.push(name, upstreamResponse.rawHeaders[i + 1]!)
+        if (!HOP_BY_HOP.has(name.toLowerCase()))
+          responseHeaders.push(name, upstreamResponse.rawHeaders[i + 1]!)
       }
       response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, responseHeaders)
       upstreamResponse.pipe(response)

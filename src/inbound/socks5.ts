@@ -91,13 +91,15 @@ export class Socks5Inbound {
             const greeting = parseSocksGreeting(queue)
             if (greeting === undefined) return
             const wanted = options.accounts.size > 0 ? SocksMethod.UsernamePassword : SocksMethod.NoAuth
-            if (!greeting.methods.includes(wanted)) return fail(encodeSocksMethodSelection(SocksMethod.NoAcceptable))
+            if (!greeting.methods.includes(wanted))
+              return fail(encodeSocksMethodSelection(SocksMethod.NoAcceptable))
             socket.write(encodeSocksMethodSelection(wanted))
             phase = wanted === SocksMethod.UsernamePassword ? 'auth' : 'request'
           } else if (phase === 'auth') {
             const auth = parseSocksPasswordAuth(queue)
             if (auth === undefined) return
-            if (options.accounts.get(auth.username) !== auth.password) return fail(encodeSocksAuthReply(false))
+            if (options.accounts.get(auth.username) !== auth.password)
+              return fail(encodeSocksAuthReply(false))
             user = auth.username
             socket.write(encodeSocksAuthReply(true))
             phase = 'request'
@@ -111,7 +113,12 @@ export class Socks5Inbound {
             socket.pause()
             const context = { inboundTag: options.tag, source: sourceOf(socket), user }
             if (request.command === SocksCommand.Connect) {
-              this.#connect(socket, queue, { network: 'tcp', host: request.host, port: request.port }, context)
+              this.#connect(
+                socket,
+                queue,
+                { network: 'tcp', host: request.host, port: request.port },
+                context,
+              )
             } else if (request.command === SocksCommand.UdpAssociate && options.udp) {
               this.#associate(socket, context)
             } else {
@@ -180,13 +187,27 @@ export class Socks5Inbound {
     })
     channel.onPacket((payload, from) => {
       if (client === undefined) return
-      udp.send(encodeSocksUdpDatagram({ host: from.host, port: from.port }, payload), client.port, client.address)
+      udp.send(
+        encodeSocksUdpDatagram({ host: from.host, port: from.port }, payload),
+        client.port,
+        client.address,
+      )
     })
     channel.onClose(() => socket.destroy())
     udp.bind(0, localAddress, () => {
       const bound = udp.address()
-      socket.write(encodeSocksReply(SocksReply.Succeeded, { host: options.udpAddress ?? localAddress, port: bound.port }))
-      options.onAccess?.({ source: context.source, destination: 'udp:associate', status: 'accepted', user: context.user })
+      socket.write(
+        encodeSocksReply(SocksReply.Succeeded, {
+          host: options.udpAddress ?? localAddress,
+          port: bound.port,
+        }),
+      )
+      options.onAccess?.({
+        source: context.source,
+        destination: 'udp:associate',
+        status: 'accepted',
+        user: context.user,
+      })
       socket.resume()
       socket.on('data', () => undefined)
       socket.on('end', cleanup)

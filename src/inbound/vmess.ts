@@ -148,7 +148,13 @@ export class VmessInbound {
     const context = { inboundTag: options.tag, source, user: user.email }
     const destination = `${header.command === Command.Udp ? 'udp' : 'tcp'}:${formatHostPort(header.host, header.port)}`
     if (header.command === Command.Mux) {
-      options.onAccess?.({ source, destination: 'mux', status: 'rejected', user: user.email, reason: 'MUX_UNSUPPORTED' })
+      options.onAccess?.({
+        source,
+        destination: 'mux',
+        status: 'rejected',
+        user: user.email,
+        reason: 'MUX_UNSUPPORTED',
+      })
       options.logger.info({ source, user: user.email }, 'Mux.Cool (command 3) is not supported yet; closing')
       stream.destroy()
       return
@@ -209,11 +215,16 @@ function isInsecure(security: number, options: number): boolean {
 }
 
 /** Moves datagrams between a VMess UDP stream (one chunk each) and a packet channel. */
-function serveUdp(stream: VmessServerStream, channel: import('../outbound/outbound.js').PacketChannel, to: { host: string; port: number }): void {
+function serveUdp(
+  stream: VmessServerStream,
+  channel: import('../outbound/outbound.js').PacketChannel,
+  to: { host: string; port: number },
+): void {
   const destination = { network: 'udp' as const, host: to.host, port: to.port }
   stream.on('data', (payload: Buffer) => channel.send(payload, destination))
   channel.onPacket((payload) => {
-    if (!stream.writableEnded && !stream.destroyed) stream.write(payload, (error) => error && stream.destroy())
+    if (!stream.writableEnded && !stream.destroyed)
+      stream.write(payload, (error) => error && stream.destroy())
   })
   channel.onClose(() => stream.destroy())
   stream.on('end', () => undefined)
@@ -234,9 +245,14 @@ export function listenServer(server: Server, host: string, port: number): Promis
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => {
       reject(
-        Object.assign(new Error(`Cannot listen on ${formatHostPort(host, port)}: ${error.code === 'EADDRINUSE' ? 'the port is in use' : error.message}`), {
-          code: error.code,
-        }),
+        Object.assign(
+          new Error(
+            `Cannot listen on ${formatHostPort(host, port)}: ${error.code === 'EADDRINUSE' ? 'the port is in use' : error.message}`,
+          ),
+          {
+            code: error.code,
+          },
+        ),
       )
     }
     server.once('error', onError)

@@ -57,10 +57,12 @@ export function createLogs(config: LogConfig): Logs {
       : (record: AccessLine): void => {
           const reason = record.reason === undefined ? '' : ` ${record.reason}`
           const user = record.user === '' ? '' : ` email: ${record.user}`
-          accessStream.write(`${timestamp(new Date())} ${record.source} ${record.status} ${record.destination}${reason}${user}\n`)
+          accessStream.write(
+            `${timestamp(new Date())} ${record.source} ${record.status} ${record.destination}${reason}${user}\n`,
+          )
         }
   return {
-    logger: logger as unknown as Logger,
+    logger: logger,
     access,
     flush: () => {
       logger.flush()

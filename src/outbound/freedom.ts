@@ -41,7 +41,11 @@ export interface Redirect {
 
 function redirected(destination: Destination, redirect: Redirect | undefined): Destination {
   if (redirect === undefined) return destination
-  return { network: destination.network, host: redirect.host ?? destination.host, port: redirect.port ?? destination.port }
+  return {
+    network: destination.network,
+    host: redirect.host ?? destination.host,
+    port: redirect.port ?? destination.port,
+  }
 }
 
 class FreedomPacketChannel implements PacketChannel {
@@ -68,7 +72,8 @@ class FreedomPacketChannel implements PacketChannel {
     }
     lookup(target.host)
       .then((resolved) => {
-        if (!this.#closed) this.#socket(resolved.family === 6 ? 6 : 4).send(payload, target.port, resolved.address)
+        if (!this.#closed)
+          this.#socket(resolved.family === 6 ? 6 : 4).send(payload, target.port, resolved.address)
       })
       .catch(() => undefined) // An unresolvable destination drops the datagram, as UDP would.
   }

@@ -38,7 +38,10 @@ export const MAX_REQUEST_HEADER_LENGTH = FIXED_LENGTH + 2 + 2 + 255 + MAX_HEADER
 /** The header plaintext with its FNV-1a checksum (PROTOCOL §5). */
 export function encodeRequestHeader(header: RequestHeader): Buffer {
   if (header.padding.length > MAX_HEADER_PADDING) {
-    throw new ProtocolError('HEADER_INVALID', `Cannot encode header: padding is ${header.padding.length} bytes`)
+    throw new ProtocolError(
+      'HEADER_INVALID',
+      `Cannot encode header: padding is ${header.padding.length} bytes`,
+    )
   }
   const address =
     header.command === Command.Mux
@@ -130,14 +133,18 @@ export function parseRequestHeader(plain: Buffer): RequestHeader {
     if (plain.length < offset + 2) throw new ProtocolError('HEADER_INVALID', 'Cannot read header: no port')
     port = plain.readUInt16BE(offset)
     const address = decodeVmessAddress(plain, offset + 2)
-    if (address === undefined) throw new ProtocolError('ADDRESS_INVALID', 'Cannot read header: address cut short')
+    if (address === undefined)
+      throw new ProtocolError('ADDRESS_INVALID', 'Cannot read header: address cut short')
     host = address.host
     offset = address.end
   } else if (command !== Command.Mux) {
     throw new ProtocolError('COMMAND_UNKNOWN', `Cannot accept header: command ${command} is unknown`)
   }
   if (offset + paddingLength + CHECKSUM_LENGTH !== plain.length) {
-    throw new ProtocolError('HEADER_INVALID', `Cannot read header: its length ${plain.length} does not match its fields`)
+    throw new ProtocolError(
+      'HEADER_INVALID',
+      `Cannot read header: its length ${plain.length} does not match its fields`,
+    )
   }
   return {
     version: plain.readUInt8(0),

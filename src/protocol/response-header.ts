@@ -10,7 +10,11 @@ import { formatUuid } from './user.js'
 export type HeaderKind = 'aead' | 'legacy'
 
 /** The response body key rK and IV rI for a request's body key and IV (PROTOCOL §6.1). */
-export function deriveResponseKeys(kind: HeaderKind, bodyKey: Buffer, bodyIv: Buffer): { key: Buffer; iv: Buffer } {
+export function deriveResponseKeys(
+  kind: HeaderKind,
+  bodyKey: Buffer,
+  bodyIv: Buffer,
+): { key: Buffer; iv: Buffer } {
   if (kind === 'legacy') return { key: md5(bodyKey), iv: md5(bodyIv) }
   return { key: sha256(bodyKey).subarray(0, 16), iv: sha256(bodyIv).subarray(0, 16) }
 }
@@ -25,7 +29,10 @@ export interface ResponseHeader {
 
 function encodeResponsePlain(header: ResponseHeader): Buffer {
   if (header.commandBytes.length > 255) {
-    throw new ProtocolError('HEADER_INVALID', `Cannot encode response: command is ${header.commandBytes.length} bytes`)
+    throw new ProtocolError(
+      'HEADER_INVALID',
+      `Cannot encode response: command is ${header.commandBytes.length} bytes`,
+    )
   }
   return Buffer.concat([
     Buffer.of(header.responseV, header.options, header.command, header.commandBytes.length),
@@ -45,7 +52,12 @@ export function encodeAeadResponseHeader(header: ResponseHeader, keys: { key: Bu
       kdf12(keys.iv, 'AEAD Resp Header Len IV'),
       length,
     ),
-    aeadSeal('aes-128-gcm', kdf16(keys.key, 'AEAD Resp Header Key'), kdf12(keys.iv, 'AEAD Resp Header IV'), plain),
+    aeadSeal(
+      'aes-128-gcm',
+      kdf16(keys.key, 'AEAD Resp Header Key'),
+      kdf12(keys.iv, 'AEAD Resp Header IV'),
+      plain,
+    ),
   ])
 }
 
@@ -100,9 +112,11 @@ export class ResponseHeaderParser {
         kdf12(this.#keys.iv, 'AEAD Resp Header Len IV'),
         queue.consume(AEAD_LENGTH_FIELD),
       )
-      if (length === undefined) throw new ProtocolError('RESPONSE_INVALID', 'Cannot open response header length')
+      if (length === undefined)
+        throw new ProtocolError('RESPONSE_INVALID', 'Cannot open response header length')
       this.#aeadLength = length.readUInt16BE(0)
-      if (this.#aeadLength < 4) throw new ProtocolError('RESPONSE_INVALID', 'Cannot read response header: too short')
+      if (this.#aeadLength < 4)
+        throw new ProtocolError('RESPONSE_INVALID', 'Cannot read response header: too short')
     }
     if (queue.length < this.#aeadLength + TAG_LENGTH) return undefined
     const plain = aeadOpen(
@@ -113,7 +127,10 @@ export class ResponseHeaderParser {
     )
     if (plain === undefined) throw new ProtocolError('RESPONSE_INVALID', 'Cannot open response header')
     if (4 + plain.readUInt8(3) !== plain.length) {
-      throw new ProtocolError('RESPONSE_INVALID', 'Cannot read response header: command length does not match')
+      throw new ProtocolError(
+        'RESPONSE_INVALID',
+        'Cannot read response header: command length does not match',
+      )
     }
     return readResponsePlain(plain)
   }
@@ -154,7 +171,8 @@ export interface SwitchAccountCommand {
 
 /** Parses a switch-account command's bytes (FNV-1a ‖ payload); throws ProtocolError when malformed. */
 export function parseSwitchAccountCommand(bytes: Buffer): SwitchAccountCommand {
-  if (bytes.length < 4 + 1) throw new ProtocolError('RESPONSE_INVALID', 'Cannot read switch-account: too short')
+  if (bytes.length < 4 + 1)
+    throw new ProtocolError('RESPONSE_INVALID', 'Cannot read switch-account: too short')
   if (fnv1a32(bytes, 4) !== bytes.readUInt32BE(0)) {
     throw new ProtocolError('RESPONSE_INVALID', 'Cannot read switch-account: checksum does not match')
   }

@@ -123,7 +123,8 @@ export class ServerHandshake {
       return this.#readAead(queue, this.#state)
     }
     const legacy = this.#context.legacy
-    if (legacy === undefined) return this.#refuse(match.status === 'clock-skew' ? 'AUTH_CLOCK_SKEW' : 'AUTH_UNKNOWN', 'drain')
+    if (legacy === undefined)
+      return this.#refuse(match.status === 'clock-skew' ? 'AUTH_CLOCK_SKEW' : 'AUTH_UNKNOWN', 'drain')
     const entry = legacy.lookup(Buffer.from(auth), now)
     if (entry === undefined) {
       return this.#refuse(match.status === 'clock-skew' ? 'AUTH_CLOCK_SKEW' : 'AUTH_UNKNOWN', 'drain')
@@ -166,7 +167,10 @@ export class ServerHandshake {
     return this.#finish('aead', state.user, plain, () => undefined)
   }
 
-  #readLegacy(queue: ByteQueue, state: { entry: LegacyAuthEntry; decipher: Decipher; plain: Buffer }): HandshakeStep {
+  #readLegacy(
+    queue: ByteQueue,
+    state: { entry: LegacyAuthEntry; decipher: Decipher; plain: Buffer },
+  ): HandshakeStep {
     // Decrypt exactly the header's bytes: the body does not continue this CFB stream (PROTOCOL §3.1).
     while (true) {
       let need: number | undefined

@@ -20,7 +20,9 @@ export class UserDirectory {
 
   constructor(users: readonly VmessUser[]) {
     this.users = users
-    this.#deciphers = users.map((user) => createDecipheriv('aes-128-ecb', user.authIdKey, null).setAutoPadding(false))
+    this.#deciphers = users.map((user) =>
+      createDecipheriv('aes-128-ecb', user.authIdKey, null).setAutoPadding(false),
+    )
   }
 
   /** Finds the user whose key opens `authId` with a time within ±120 s of `now` (PROTOCOL §4.3 step 1). */

@@ -81,10 +81,18 @@ export function deriveAlterIds(primary: Uint8Array, count: number): Buffer[] {
 }
 
 /** Builds a user from its configured fields. */
-export function createUser(options: { id: string; alterId?: number; email?: string; level?: number }): VmessUser {
+export function createUser(options: {
+  id: string
+  alterId?: number
+  email?: string
+  level?: number
+}): VmessUser {
   const alterId = options.alterId ?? 0
   if (!Number.isInteger(alterId) || alterId < 0 || alterId > MAX_ALTER_ID) {
-    throw new ProtocolError('ID_INVALID', `Cannot create user: alterId is ${alterId}, limit is ${MAX_ALTER_ID}`)
+    throw new ProtocolError(
+      'ID_INVALID',
+      `Cannot create user: alterId is ${alterId}, limit is ${MAX_ALTER_ID}`,
+    )
   }
   const id = idFromConfig(options.id)
   const cmdKey = deriveCmdKey(id)

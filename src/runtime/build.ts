@@ -60,9 +60,18 @@ function buildOutbound(config: OutboundConfig, tag: string): Outbound {
   }
 }
 
-function buildInbound(config: TsrayConfig, inbound: InboundConfig, tag: string, router: Router, logs: Logs): Listener {
+function buildInbound(
+  config: TsrayConfig,
+  inbound: InboundConfig,
+  tag: string,
+  router: Router,
+  logs: Logs,
+): Listener {
   const logger = logs.logger.child({ inbound: tag })
-  const onAccess = logs.access === undefined ? undefined : (record: Parameters<NonNullable<Logs['access']>>[0]) => logs.access?.({ ...record, inboundTag: tag })
+  const onAccess =
+    logs.access === undefined
+      ? undefined
+      : (record: Parameters<NonNullable<Logs['access']>>[0]) => logs.access?.({ ...record, inboundTag: tag })
   const common = {
     tag,
     listen: inbound.listen,
@@ -76,7 +85,12 @@ function buildInbound(config: TsrayConfig, inbound: InboundConfig, tag: string, 
     case 'vmess': {
       const settings = inbound.settings
       const users = settings.clients.map((client) =>
-        createUser({ id: client.id, alterId: client.alterId, level: client.level, email: client.email ?? '' }),
+        createUser({
+          id: client.id,
+          alterId: client.alterId,
+          level: client.level,
+          email: client.email ?? '',
+        }),
       )
       const vmess = new VmessInbound({
         ...common,
@@ -121,7 +135,12 @@ function buildInbound(config: TsrayConfig, inbound: InboundConfig, tag: string, 
         udp: settings.networks.includes('udp'),
         udpIdleMs: timeouts.connIdleMs,
       })
-      return { tag, protocol: 'dokodemo-door', listen: () => forward.listen(), close: (grace) => forward.close(grace) }
+      return {
+        tag,
+        protocol: 'dokodemo-door',
+        listen: () => forward.listen(),
+        close: (grace) => forward.close(grace),
+      }
     }
   }
 }
@@ -135,7 +154,8 @@ export function buildInstance(config: TsrayConfig, options?: { logs?: Logs }): I
     outbounds.set(built.tag, built)
     return built
   })
-  const defaultOutbound = ordered[0] ?? new FreedomOutbound({ tag: 'direct', connectTimeoutMs: CONNECT_TIMEOUT_MS })
+  const defaultOutbound =
+    ordered[0] ?? new FreedomOutbound({ tag: 'direct', connectTimeoutMs: CONNECT_TIMEOUT_MS })
   const router = new Router({
     rules: config.routing.rules.map((rule) => ({
       outboundTag: rule.outboundTag,
@@ -143,7 +163,9 @@ export function buildInstance(config: TsrayConfig, options?: { logs?: Logs }): I
       ...(rule.domain !== undefined ? { domains: rule.domain } : {}),
       ...(rule.ip !== undefined ? { ips: rule.ip } : {}),
       ...(rule.port !== undefined ? { ports: rule.port.map((r) => [r.from, r.to] as const) } : {}),
-      ...(rule.sourcePort !== undefined ? { sourcePorts: rule.sourcePort.map((r) => [r.from, r.to] as const) } : {}),
+      ...(rule.sourcePort !== undefined
+        ? { sourcePorts: rule.sourcePort.map((r) => [r.from, r.to] as const) }
+        : {}),
       ...(rule.network !== undefined ? { networks: rule.network } : {}),
       ...(rule.user !== undefined ? { users: rule.user } : {}),
       ...(rule.source !== undefined ? { sources: rule.source } : {}),

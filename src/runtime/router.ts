@@ -117,7 +117,11 @@ export class Router implements Dispatcher {
   readonly #rules: readonly CompiledRule[]
   readonly #defaultOutbound: Outbound
 
-  constructor(options: { rules: readonly RouteRule[]; outbounds: ReadonlyMap<string, Outbound>; defaultOutbound: Outbound }) {
+  constructor(options: {
+    rules: readonly RouteRule[]
+    outbounds: ReadonlyMap<string, Outbound>
+    defaultOutbound: Outbound
+  }) {
     this.#rules = options.rules.map((rule) => {
       const outbound = options.outbounds.get(rule.outboundTag)
       if (outbound === undefined) throw new Error(`Cannot route: no outbound is tagged "${rule.outboundTag}"`)

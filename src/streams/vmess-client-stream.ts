@@ -68,7 +68,8 @@ export class VmessClientStream extends Duplex {
         if (response.responseV !== this.#request.header.responseV) {
           throw new ProtocolError('RESPONSE_MISMATCH', 'Cannot accept response: V does not echo the request')
         }
-        const cfb = this.#request.header.security === Security.Aes128Cfb ? this.#responseParser.cfbDecipher : undefined
+        const cfb =
+          this.#request.header.security === Security.Aes128Cfb ? this.#responseParser.cfbDecipher : undefined
         this.#opener = new ChunkOpener(responseBodyParams(this.#request.header, this.#request.kind, cfb))
         payloads = this.#queue.drain().flatMap((rest) => this.#opener!.push(rest))
       } else {

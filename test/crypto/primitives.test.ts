@@ -14,7 +14,8 @@ import { hex, loadPrimitives, scriptedRandom } from '../helpers/vectors.js'
 const primitives = loadPrimitives()
 
 test('deriveCmdKey matches every cmd_key vector', () => {
-  for (const v of primitives.cmd_key!) assert.equal(deriveCmdKey(parseUuid(v.uuid)!).toString('hex'), v.cmd_key)
+  for (const v of primitives.cmd_key!)
+    assert.equal(deriveCmdKey(parseUuid(v.uuid)!).toString('hex'), v.cmd_key)
 })
 
 test('createUser derives the alter-ID chain and each alter cmdKey', () => {
@@ -51,7 +52,10 @@ test('kdf matches every kdf vector and the v2fly known answer', () => {
 
 test('createAuthId and openAuthId match every auth_id vector', () => {
   for (const v of primitives.auth_id!) {
-    const authId = createAuthId(hex(v.auth_id_key), { time: v.timestamp, random: scriptedRandom(hex(v.random)) })
+    const authId = createAuthId(hex(v.auth_id_key), {
+      time: v.timestamp,
+      random: scriptedRandom(hex(v.random)),
+    })
     assert.equal(authId.toString('hex'), v.auth_id)
     assert.equal(openAuthId(hex(v.auth_id_key), authId), v.timestamp)
     const flipped = Buffer.from(authId)
@@ -61,7 +65,8 @@ test('createAuthId and openAuthId match every auth_id vector', () => {
 })
 
 test('fnv1a32 matches every vector', () => {
-  for (const v of primitives.fnv1a32!) assert.equal(fnv1a32(hex(v.data)).toString(16).padStart(8, '0'), v.hash)
+  for (const v of primitives.fnv1a32!)
+    assert.equal(fnv1a32(hex(v.data)).toString(16).padStart(8, '0'), v.hash)
 })
 
 test('ShakeStream yields the vectors and equals one-shot output across block refills', () => {

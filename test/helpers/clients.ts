@@ -15,7 +15,14 @@ export async function socksConnect(
   socket.write(Buffer.of(5, 1, auth === undefined ? 0 : 2))
   const method = await readExactly(socket, 2)
   if (method.readUInt8(1) === 2 && auth !== undefined) {
-    socket.write(Buffer.concat([Buffer.of(1, auth.user.length), Buffer.from(auth.user), Buffer.of(auth.pass.length), Buffer.from(auth.pass)]))
+    socket.write(
+      Buffer.concat([
+        Buffer.of(1, auth.user.length),
+        Buffer.from(auth.user),
+        Buffer.of(auth.pass.length),
+        Buffer.from(auth.pass),
+      ]),
+    )
     const status = await readExactly(socket, 2)
     if (status.readUInt8(1) !== 0) throw new Error('SOCKS authentication refused')
   } else if (method.readUInt8(1) !== 0) {
@@ -46,12 +53,17 @@ export async function readSocksReply(socket: Socket): Promise<{ code: number; ho
   const type = head.readUInt8(3)
   const length = type === 1 ? 4 : type === 4 ? 16 : (await readExactly(socket, 1)).readUInt8(0)
   const address = await readExactly(socket, length + 2)
-  const host = type === 1 ? Array.from(address.subarray(0, 4)).join('.') : address.subarray(0, length).toString()
+  const host =
+    type === 1 ? Array.from(address.subarray(0, 4)).join('.') : address.subarray(0, length).toString()
   return { code: head.readUInt8(1), host, port: address.readUInt16BE(length) }
 }
 
 /** UDP ASSOCIATE through a SOCKS5 inbound: sends datagrams to `target` and collects the replies. */
-export async function socksUdpRoundTrip(port: number, target: { host: string; port: number }, datagrams: Buffer[]): Promise<Buffer[]> {
+export async function socksUdpRoundTrip(
+  port: number,
+  target: { host: string; port: number },
+  datagrams: Buffer[],
+): Promise<Buffer[]> {
   const control = await connectTcp(port)
   const udp = createSocket('udp4')
   try {
@@ -64,7 +76,10 @@ export async function socksUdpRoundTrip(port: number, target: { host: string; po
     const header = socksRequest(0, target).subarray(3)
     const got: Buffer[] = []
     const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`SOCKS UDP: ${got.length}/${datagrams.length} came back`)), 10_000)
+      const timer = setTimeout(
+        () => reject(new Error(`SOCKS UDP: ${got.length}/${datagrams.length} came back`)),
+        10_000,
+      )
       udp.on('message', (message) => {
         got.push(message.subarray(3 + 1 + 4 + 2))
         if (got.length === datagrams.length) {
@@ -94,7 +109,10 @@ export async function startContentServer(): Promise<{ port: number; close: () =>
       return
     }
     const body = randomBytes(Number(match[1]))
-    response.writeHead(200, { 'content-type': 'application/octet-stream', 'x-sha256': createHash('sha256').update(body).digest('hex') })
+    response.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'x-sha256': createHash('sha256').update(body).digest('hex'),
+    })
     response.end(body)
   })
   const port = await listen(server)
@@ -109,7 +127,9 @@ export async function startContentServer(): Promise<{ port: number; close: () =>
 }
 
 /** Runs curl and returns the body, the x-sha256 header and the body's own SHA-256. */
-export function curl(args: string[]): Promise<{ status: number; expectedSha: string; actualSha: string; length: number }> {
+export function curl(
+  args: string[],
+): Promise<{ status: number; expectedSha: string; actualSha: string; length: number }> {
   return new Promise((resolve, reject) => {
     execFile(
       'curl',
@@ -132,7 +152,12 @@ export function curl(args: string[]): Promise<{ status: number; expectedSha: str
         }
         const status = Number(/^HTTP\/\S+ (\d+)/.exec(head)?.[1] ?? 0)
         const expectedSha = /x-sha256: ([0-9a-f]+)/i.exec(head)?.[1] ?? ''
-        resolve({ status, expectedSha, actualSha: createHash('sha256').update(rest).digest('hex'), length: rest.length })
+        resolve({
+          status,
+          expectedSha,
+          actualSha: createHash('sha256').update(rest).digest('hex'),
+          length: rest.length,
+        })
       },
     )
   })

@@ -28,7 +28,8 @@ export function failOnLeakedHandles(): void {
   }
   after(async () => {
     const deadline = Date.now() + 3_000
-    while (leaked().length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+    while (leaked().length > 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50))
     assert.deepEqual(leaked(), [], 'sockets, servers or processes left open by this test file')
   })
 }

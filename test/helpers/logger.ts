@@ -1,7 +1,9 @@
 import type { Logger } from '../../src/types.js'
 
 /** A logger that keeps the lines for assertions. */
-export function memoryLogger(lines: { level: string; obj: object; msg?: string | undefined }[] = []): Logger & {
+export function memoryLogger(
+  lines: { level: string; obj: object; msg?: string | undefined }[] = [],
+): Logger & {
   lines: typeof lines
 } {
   const make = (bindings: object): Logger & { lines: typeof lines } => ({

@@ -116,7 +116,10 @@ export async function udpRoundTrip(port: number, datagrams: Buffer[]): Promise<B
   try {
     await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()))
     const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`UDP: ${got.length}/${datagrams.length} datagrams came back`)), 10_000)
+      const timer = setTimeout(
+        () => reject(new Error(`UDP: ${got.length}/${datagrams.length} datagrams came back`)),
+        10_000,
+      )
       socket.on('message', (payload) => {
         got.push(payload)
         if (got.length === datagrams.length) {

@@ -2,7 +2,16 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { curl, socksConnect, socksUdpRoundTrip, startContentServer } from '../helpers/clients.js'
 import { failOnLeakedHandles } from '../helpers/leaks.js'
-import { connectTcp, exchange, randomData, readExactly, sha256Hex, startEchoServer, startUdpEchoServer, udpRoundTrip } from '../helpers/net.js'
+import {
+  connectTcp,
+  exchange,
+  randomData,
+  readExactly,
+  sha256Hex,
+  startEchoServer,
+  startUdpEchoServer,
+  udpRoundTrip,
+} from '../helpers/net.js'
 import { startTsray } from '../helpers/tsray.js'
 import { freePort, startV2ray, type V2rayProcess } from '../helpers/v2ray.js'
 
@@ -31,7 +40,12 @@ function serverConfig(port: number): object {
         listen: '127.0.0.1',
         port,
         protocol: 'vmess',
-        settings: { clients: [{ id: AEAD_ID, alterId: 0 }, { id: LEGACY_ID, alterId: 4 }] },
+        settings: {
+          clients: [
+            { id: AEAD_ID, alterId: 0 },
+            { id: LEGACY_ID, alterId: 4 },
+          ],
+        },
       },
     ],
     outbounds: [{ protocol: 'freedom' }],
@@ -45,7 +59,11 @@ interface ClientPorts {
   forwardUdp: number
 }
 
-function clientConfig(serverPort: number, ports: ClientPorts, user: { id: string; alterId: number; security: string }): object {
+function clientConfig(
+  serverPort: number,
+  ports: ClientPorts,
+  user: { id: string; alterId: number; security: string },
+): object {
   return {
     log: { loglevel: 'warning' },
     inbounds: [
@@ -66,16 +84,30 @@ function clientConfig(serverPort: number, ports: ClientPorts, user: { id: string
         settings: { address: '127.0.0.1', port: udpEcho.port, network: 'udp' },
       },
     ],
-    outbounds: [{ tag: 'proxy', protocol: 'vmess', settings: { vnext: [{ address: '127.0.0.1', port: serverPort, users: [user] }] } }],
+    outbounds: [
+      {
+        tag: 'proxy',
+        protocol: 'vmess',
+        settings: { vnext: [{ address: '127.0.0.1', port: serverPort, users: [user] }] },
+      },
+    ],
   }
 }
 
 async function allPorts(): Promise<ClientPorts> {
-  return { socks: await freePort(), http: await freePort(), forwardTcp: await freePort(), forwardUdp: await freePort() }
+  return {
+    socks: await freePort(),
+    http: await freePort(),
+    forwardTcp: await freePort(),
+    forwardUdp: await freePort(),
+  }
 }
 
 /** Exercises every tsray client inbound against a VMess server on `serverPort`. */
-async function exerciseClient(serverPort: number, user: { id: string; alterId: number; security: string }): Promise<void> {
+async function exerciseClient(
+  serverPort: number,
+  user: { id: string; alterId: number; security: string },
+): Promise<void> {
   const ports = await allPorts()
   const client = await startTsray(clientConfig(serverPort, ports, user))
   try {
@@ -84,17 +116,34 @@ async function exerciseClient(serverPort: number, user: { id: string; alterId: n
       const data = randomData(256 * 1024)
       const tunnel = await socksConnect(ports.socks, { host, port: echo.port })
       tunnel.write(data)
-      assert.equal(sha256Hex(await readExactly(tunnel, data.length)), sha256Hex(data), `SOCKS CONNECT via ${host}`)
+      assert.equal(
+        sha256Hex(await readExactly(tunnel, data.length)),
+        sha256Hex(data),
+        `SOCKS CONNECT via ${host}`,
+      )
       tunnel.destroy()
     }
     // curl through the SOCKS5 inbound (remote name resolution) and through the HTTP inbound.
-    const bySocks = await curl(['--socks5-hostname', `127.0.0.1:${ports.socks}`, `http://localhost:${content.port}/bytes/300000`])
+    const bySocks = await curl([
+      '--socks5-hostname',
+      `127.0.0.1:${ports.socks}`,
+      `http://localhost:${content.port}/bytes/300000`,
+    ])
     assert.equal(bySocks.status, 200)
     assert.equal(bySocks.actualSha, bySocks.expectedSha)
-    const byHttp = await curl(['-x', `http://127.0.0.1:${ports.http}`, `http://127.0.0.1:${content.port}/bytes/1000000`])
+    const byHttp = await curl([
+      '-x',
+      `http://127.0.0.1:${ports.http}`,
+      `http://127.0.0.1:${content.port}/bytes/1000000`,
+    ])
     assert.equal(byHttp.status, 200)
     assert.equal(byHttp.actualSha, byHttp.expectedSha)
-    const byConnect = await curl(['-p', '-x', `http://127.0.0.1:${ports.http}`, `http://127.0.0.1:${content.port}/bytes/5000`])
+    const byConnect = await curl([
+      '-p',
+      '-x',
+      `http://127.0.0.1:${ports.http}`,
+      `http://127.0.0.1:${content.port}/bytes/5000`,
+    ])
     assert.equal(byConnect.status, 200)
     assert.equal(byConnect.actualSha, byConnect.expectedSha)
     // SOCKS5 UDP ASSOCIATE.
@@ -121,7 +170,10 @@ describe('tsray client inbounds → V2Ray 4.34 server', () => {
   let serverPort = 0
   before(async () => {
     serverPort = await freePort()
-    v2ray = await startV2ray({ log: { loglevel: 'warning' }, ...serverConfig(serverPort) }, { waitPort: serverPort })
+    v2ray = await startV2ray(
+      { log: { loglevel: 'warning' }, ...serverConfig(serverPort) },
+      { waitPort: serverPort },
+    )
   })
   after(() => v2ray.stop())
 
@@ -154,7 +206,9 @@ describe('tsray client inbounds → tsray server', () => {
 
   test('a target refused behind the VMess server ends the SOCKS tunnel with no data', async () => {
     const ports = await allPorts()
-    const client = await startTsray(clientConfig(serverPort, ports, { id: AEAD_ID, alterId: 0, security: 'auto' }))
+    const client = await startTsray(
+      clientConfig(serverPort, ports, { id: AEAD_ID, alterId: 0, security: 'auto' }),
+    )
     try {
       // Through VMess the client only learns of the failure when the tunnel closes, as with V2Ray.
       const closedPort = await freePort()

@@ -11,7 +11,15 @@ import { createUser } from '../../src/protocol/user.js'
 import { Router } from '../../src/runtime/router.js'
 import { failOnLeakedHandles } from '../helpers/leaks.js'
 import { memoryLogger } from '../helpers/logger.js'
-import { connectTcp, exchange, randomData, sha256Hex, startEchoServer, startUdpEchoServer, udpRoundTrip } from '../helpers/net.js'
+import {
+  connectTcp,
+  exchange,
+  randomData,
+  sha256Hex,
+  startEchoServer,
+  startUdpEchoServer,
+  udpRoundTrip,
+} from '../helpers/net.js'
 import { freePort, startV2ray, type V2rayProcess } from '../helpers/v2ray.js'
 
 const AEAD_ID = 'b831381d-6324-4d53-ad4f-8cda48b30811'
@@ -64,7 +72,11 @@ describe('V2Ray 4.34 client → tsray server', () => {
       disableInsecureEncryption: false,
       handshakeTimeoutMs: 10_000,
       timeouts: () => timeouts,
-      dispatcher: new Router({ rules: [], outbounds: new Map([['direct', freedom]]), defaultOutbound: freedom }),
+      dispatcher: new Router({
+        rules: [],
+        outbounds: new Map([['direct', freedom]]),
+        defaultOutbound: freedom,
+      }),
       logger: memoryLogger(),
     })
     serverPort = await inbound.listen()
@@ -81,8 +93,18 @@ describe('V2Ray 4.34 client → tsray server', () => {
           {
             log: { loglevel: 'warning' },
             inbounds: [
-              { listen: '127.0.0.1', port: tcpPort, protocol: 'dokodemo-door', settings: { address: '127.0.0.1', port: echo.port, network: 'tcp' } },
-              { listen: '127.0.0.1', port: udpPort, protocol: 'dokodemo-door', settings: { address: '127.0.0.1', port: udpEcho.port, network: 'udp' } },
+              {
+                listen: '127.0.0.1',
+                port: tcpPort,
+                protocol: 'dokodemo-door',
+                settings: { address: '127.0.0.1', port: echo.port, network: 'tcp' },
+              },
+              {
+                listen: '127.0.0.1',
+                port: udpPort,
+                protocol: 'dokodemo-door',
+                settings: { address: '127.0.0.1', port: udpEcho.port, network: 'udp' },
+              },
             ],
             outbounds: [
               {
@@ -92,7 +114,13 @@ describe('V2Ray 4.34 client → tsray server', () => {
                     {
                       address: '127.0.0.1',
                       port: serverPort,
-                      users: [{ id: c.legacy ? LEGACY_ID : AEAD_ID, alterId: c.legacy ? LEGACY_ALTER_ID : 0, security: c.security }],
+                      users: [
+                        {
+                          id: c.legacy ? LEGACY_ID : AEAD_ID,
+                          alterId: c.legacy ? LEGACY_ALTER_ID : 0,
+                          security: c.security,
+                        },
+                      ],
                     },
                   ],
                 },
@@ -130,7 +158,12 @@ describe('tsray client → V2Ray 4.34 server', () => {
             listen: '127.0.0.1',
             port: serverPort,
             protocol: 'vmess',
-            settings: { clients: [{ id: AEAD_ID, alterId: 0 }, { id: LEGACY_ID, alterId: LEGACY_ALTER_ID }] },
+            settings: {
+              clients: [
+                { id: AEAD_ID, alterId: 0 },
+                { id: LEGACY_ID, alterId: LEGACY_ALTER_ID },
+              ],
+            },
           },
         ],
         outbounds: [{ protocol: 'freedom' }],
@@ -155,7 +188,11 @@ describe('tsray client → V2Ray 4.34 server', () => {
       })
       for (const size of SIZES) {
         const data = randomData(size)
-        const stream = await outbound.open(Command.Tcp, { network: 'tcp', host: '127.0.0.1', port: echo.port })
+        const stream = await outbound.open(Command.Tcp, {
+          network: 'tcp',
+          host: '127.0.0.1',
+          port: echo.port,
+        })
         const received: Buffer[] = []
         let total = 0
         // V2Ray's freedom does not pass the half-close on (PROTOCOL §12): read until all bytes are back.
@@ -166,18 +203,27 @@ describe('tsray client → V2Ray 4.34 server', () => {
             if (total >= size) resolve()
           })
           stream.on('error', reject)
-          stream.on('close', () => reject(new Error(`closed after ${total}/${size} bytes\n${v2ray.output()}`)))
+          stream.on('close', () =>
+            reject(new Error(`closed after ${total}/${size} bytes\n${v2ray.output()}`)),
+          )
         })
         stream.write(data)
         await done
         stream.destroy()
         assert.equal(sha256Hex(Buffer.concat(received)), sha256Hex(data), `TCP size ${size}`)
       }
-      const stream = await outbound.open(Command.Udp, { network: 'udp', host: '127.0.0.1', port: udpEcho.port })
+      const stream = await outbound.open(Command.Udp, {
+        network: 'udp',
+        host: '127.0.0.1',
+        port: udpEcho.port,
+      })
       const datagrams = [1, 512, 1400, stream.maxDatagram].map((n) => randomData(n))
       const got: Buffer[] = []
       const all = new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`UDP: ${got.length}/${datagrams.length} came back`)), 10_000)
+        const timer = setTimeout(
+          () => reject(new Error(`UDP: ${got.length}/${datagrams.length} came back`)),
+          10_000,
+        )
         stream.on('data', (payload: Buffer) => {
           got.push(payload)
           if (got.length === datagrams.length) {

@@ -15,7 +15,11 @@ import { randomData, sha256Hex, startEchoServer, startUdpEchoServer } from '../h
 
 const timeouts = { connIdleMs: 10_000, uplinkOnlyMs: 1_000, downlinkOnlyMs: 1_000 }
 const aeadUser = createUser({ id: 'b831381d-6324-4d53-ad4f-8cda48b30811', email: 'aead@test' })
-const legacyUser = createUser({ id: '7a3e6f2c-1d4b-4c8e-9f0a-5b6c7d8e9f01', alterId: 4, email: 'legacy@test' })
+const legacyUser = createUser({
+  id: '7a3e6f2c-1d4b-4c8e-9f0a-5b6c7d8e9f01',
+  alterId: 4,
+  email: 'legacy@test',
+})
 let echo: Awaited<ReturnType<typeof startEchoServer>>
 let udpEcho: Awaited<ReturnType<typeof startUdpEchoServer>>
 let inbound: VmessInbound
@@ -38,7 +42,11 @@ before(async () => {
     disableInsecureEncryption: false,
     handshakeTimeoutMs: 5_000,
     timeouts: () => timeouts,
-    dispatcher: new Router({ rules: [], outbounds: new Map([['direct', freedom]]), defaultOutbound: freedom }),
+    dispatcher: new Router({
+      rules: [],
+      outbounds: new Map([['direct', freedom]]),
+      defaultOutbound: freedom,
+    }),
     logger: memoryLogger(),
   })
   serverPort = await inbound.listen()
@@ -71,7 +79,11 @@ for (const [security, legacy] of [
   test(`VmessOutbound → VmessInbound carries TCP with ${security}${legacy ? ' (legacy header)' : ''}`, async () => {
     for (const size of [1, 16_384, 1_000_000]) {
       const data = randomData(size)
-      const stream = await client(security, legacy).open(Command.Tcp, { network: 'tcp', host: '127.0.0.1', port: echo.port })
+      const stream = await client(security, legacy).open(Command.Tcp, {
+        network: 'tcp',
+        host: '127.0.0.1',
+        port: echo.port,
+      })
       const received: Buffer[] = []
       const done = new Promise<void>((resolve, reject) => {
         stream.on('data', (chunk: Buffer) => received.push(chunk))
@@ -88,7 +100,11 @@ for (const [security, legacy] of [
 
 test('VmessOutbound → VmessInbound carries UDP datagrams with boundaries intact', async () => {
   for (const security of ['aes-128-gcm', 'chacha20-poly1305', 'none', 'aes-128-cfb'] as const) {
-    const stream = await client(security).open(Command.Udp, { network: 'udp', host: '127.0.0.1', port: udpEcho.port })
+    const stream = await client(security).open(Command.Udp, {
+      network: 'udp',
+      host: '127.0.0.1',
+      port: udpEcho.port,
+    })
     const sent = [1, 100, 1000, stream.maxDatagram].map((n) => randomData(n))
     const got: Buffer[] = []
     const all = new Promise<void>((resolve) => {
