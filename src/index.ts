@@ -45,7 +45,14 @@ export {
   type SecurityName,
 } from './protocol/constants.js'
 /** Users: UUID parsing, cmdKey, alter IDs, UUIDv5 ids. */
-export { createUser, deriveAlterIds, deriveCmdKey, formatUuid, parseUuid, type VmessUser } from './protocol/user.js'
+export {
+  createUser,
+  deriveAlterIds,
+  deriveCmdKey,
+  formatUuid,
+  parseUuid,
+  type VmessUser,
+} from './protocol/user.js'
 /** The AEAD AuthID (PROTOCOL §4.2). */
 export { createAuthId, openAuthId } from './protocol/auth-id.js'
 /** Legacy (alterId) authentication and the server's time-window table (PROTOCOL §3). */

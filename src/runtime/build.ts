@@ -172,6 +172,7 @@ export function buildInstance(config: TsrayConfig, options?: { logs?: Logs }): I
     })),
     outbounds,
     defaultOutbound,
+    domainStrategy: config.routing.domainStrategy,
   })
   const listeners = config.inbounds.map((inbound, index) =>
     buildInbound(config, inbound, inbound.tag ?? `inbound-${index}`, router, logs),

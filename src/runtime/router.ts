@@ -1,3 +1,4 @@
+import { lookup } from 'node:dns/promises'
 import { BlockList, isIP } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { ConnectionContext, Outbound, PacketChannel } from '../outbound/outbound.js'
@@ -109,19 +110,26 @@ function compileRule(rule: RouteRule, outbound: Outbound): CompiledRule {
   return { outbound, matches: (d, c) => checks.every((check) => check(d, c)) }
 }
 
+/** V2Ray's `routing.domainStrategy`: whether a domain that matched no rule is resolved and tried as an IP. */
+export type DomainStrategy = 'AsIs' | 'IPIfNonMatch' | 'IPOnDemand'
+
 /**
  * Picks an outbound per connection or datagram: the first matching rule wins, else the first
- * outbound (V2Ray's default). Domains are matched as given (domainStrategy AsIs).
+ * outbound (V2Ray's default). With IPIfNonMatch or IPOnDemand a TCP domain that matched no rule is
+ * resolved and its IP tried against the rules; the connection still goes to the domain.
  */
 export class Router implements Dispatcher {
   readonly #rules: readonly CompiledRule[]
   readonly #defaultOutbound: Outbound
+  readonly #resolveDomains: boolean
 
   constructor(options: {
     rules: readonly RouteRule[]
     outbounds: ReadonlyMap<string, Outbound>
     defaultOutbound: Outbound
+    domainStrategy?: DomainStrategy
   }) {
+    this.#resolveDomains = (options.domainStrategy ?? 'AsIs') !== 'AsIs'
     this.#rules = options.rules.map((rule) => {
       const outbound = options.outbounds.get(rule.outboundTag)
       if (outbound === undefined) throw new Error(`Cannot route: no outbound is tagged "${rule.outboundTag}"`)
@@ -132,12 +140,26 @@ export class Router implements Dispatcher {
 
   /** The outbound for `destination`. */
   pick(destination: Destination, context: ConnectionContext): Outbound {
-    for (const rule of this.#rules) if (rule.matches(destination, context)) return rule.outbound
-    return this.#defaultOutbound
+    return this.#match(destination, context) ?? this.#defaultOutbound
   }
 
-  dialTcp(destination: Destination, context: ConnectionContext): Promise<Duplex> {
-    return this.pick(destination, context).dialTcp(destination, context)
+  #match(destination: Destination, context: ConnectionContext): Outbound | undefined {
+    for (const rule of this.#rules) if (rule.matches(destination, context)) return rule.outbound
+    return undefined
+  }
+
+  async dialTcp(destination: Destination, context: ConnectionContext): Promise<Duplex> {
+    let outbound = this.#match(destination, context)
+    if (
+      outbound === undefined &&
+      this.#resolveDomains &&
+      isIP(destination.host) === 0 &&
+      this.#rules.length > 0
+    ) {
+      const resolved = await lookup(destination.host).catch(() => undefined)
+      if (resolved !== undefined) outbound = this.#match({ ...destination, host: resolved.address }, context)
+    }
+    return (outbound ?? this.#defaultOutbound).dialTcp(destination, context)
   }
 
   openUdp(context: ConnectionContext): PacketChannel {

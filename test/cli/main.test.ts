@@ -73,7 +73,13 @@ test('tsray test -c accepts a valid config and names the JSON path of a bad one'
   writeFileSync(
     good,
     JSON.stringify({
-      inbounds: [{ port: 10086, protocol: 'vmess', settings: { clients: [{ id: 'b831381d-6324-4d53-ad4f-8cda48b30811' }] } }],
+      inbounds: [
+        {
+          port: 10086,
+          protocol: 'vmess',
+          settings: { clients: [{ id: 'b831381d-6324-4d53-ad4f-8cda48b30811' }] },
+        },
+      ],
       outbounds: [{ protocol: 'freedom' }],
     }),
   )
@@ -132,7 +138,11 @@ test('tsray run -c - reads stdin, serves, and stops cleanly on SIGINT', async ()
   const run = tsray(['run', '-c', '-'], { stdin: JSON.stringify(config) })
   try {
     await waitForPort(port)
-    const response = await curl(['-x', `http://127.0.0.1:${port}`, `http://127.0.0.1:${content.port}/bytes/4096`])
+    const response = await curl([
+      '-x',
+      `http://127.0.0.1:${port}`,
+      `http://127.0.0.1:${content.port}/bytes/4096`,
+    ])
     assert.equal(response.status, 200)
     assert.equal(response.actualSha, response.expectedSha)
   } finally {
