@@ -199,6 +199,7 @@ export class VmessInbound {
   }
 
   #refused(source: string, reason: RefusalReason | 'HANDSHAKE_TIMEOUT' | 'INSECURE_ENCRYPTION'): void {
+    this.#options.onAccess?.({ source, destination: '', status: 'rejected', user: '', reason })
     const ip = source.slice(0, source.lastIndexOf(':'))
     const now = Date.now()
     const last = this.#lastRefusalLog.get(ip)
@@ -206,7 +207,6 @@ export class VmessInbound {
     if (this.#lastRefusalLog.size >= MAX_REFUSAL_LOG_ENTRIES) this.#lastRefusalLog.clear()
     this.#lastRefusalLog.set(ip, now)
     this.#options.logger.info({ source, reason }, 'refused VMess handshake')
-    this.#options.onAccess?.({ source, destination: '', status: 'rejected', user: '', reason })
   }
 }
 

@@ -24,8 +24,12 @@ export async function socksConnect(
       ]),
     )
     const status = await readExactly(socket, 2)
-    if (status.readUInt8(1) !== 0) throw new Error('SOCKS authentication refused')
+    if (status.readUInt8(1) !== 0) {
+      socket.destroy()
+      throw new Error('SOCKS authentication refused')
+    }
   } else if (method.readUInt8(1) !== 0) {
+    socket.destroy()
     throw new Error(`SOCKS method ${method.readUInt8(1)} refused`)
   }
   socket.write(socksRequest(1, target))
