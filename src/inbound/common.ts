@@ -4,7 +4,7 @@ import type { ConnectionContext } from '../outbound/outbound.js'
 import type { Dispatcher } from '../outbound/outbound.js'
 import { relay, type RelayTimeouts } from '../streams/relay.js'
 import type { Destination, Logger } from '../types.js'
-import { formatHostPort } from './vmess.js'
+import { formatHostPort } from '../transport/tcp.js'
 
 /** What every proxy inbound shares. */
 export interface ProxyInboundOptions {

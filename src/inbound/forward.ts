@@ -4,7 +4,7 @@ import type { PacketChannel } from '../outbound/outbound.js'
 import type { Destination } from '../types.js'
 import { closeGracefully } from './close.js'
 import { dialFor, type ProxyInboundOptions, relaySocket, sourceOf } from './common.js'
-import { closeServer, formatHostPort, listenServer } from './vmess.js'
+import { closeServer, formatHostPort, listenServer } from '../transport/tcp.js'
 
 /** Port-forward settings (V2Ray's `dokodemo-door` with a fixed address). */
 export interface ForwardInboundOptions extends ProxyInboundOptions {

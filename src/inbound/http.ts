@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream'
 import { encodeHttpResponse, type HttpHeader, parseProxyAuthorization } from '../protocol/http-proxy.js'
 import { closeGracefully } from './close.js'
 import { dialFor, type ProxyInboundOptions, relaySocket, sourceOf } from './common.js'
-import { closeServer, listenServer } from './vmess.js'
+import { closeServer, listenServer } from '../transport/tcp.js'
 
 /** HTTP proxy inbound settings (V2Ray's `http` inbound). */
 export interface HttpInboundOptions extends ProxyInboundOptions {

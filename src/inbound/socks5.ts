@@ -18,7 +18,7 @@ import {
 } from '../protocol/socks5.js'
 import { closeGracefully } from './close.js'
 import { dialFor, type ProxyInboundOptions, relaySocket, sourceOf } from './common.js'
-import { closeServer, listenServer } from './vmess.js'
+import { closeServer, listenServer } from '../transport/tcp.js'
 
 /** SOCKS5 inbound settings (V2Ray's `socks` inbound). */
 export interface Socks5InboundOptions extends ProxyInboundOptions {

@@ -1,5 +1,4 @@
 import { createHmac } from 'node:crypto'
-import { createServer, type Server, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { secureRandomInt } from '../crypto/random.js'
 import { ByteQueue } from '../protocol/byte-queue.js'
@@ -12,7 +11,9 @@ import type { VmessUser } from '../protocol/user.js'
 import { relay, type RelayTimeouts } from '../streams/relay.js'
 import type { Dispatcher } from '../outbound/outbound.js'
 import { VmessServerStream } from '../streams/vmess-server-stream.js'
+import type { PeerInfo } from '../transport/transport.js'
 import type { Logger } from '../types.js'
+import { formatHostPort } from '../transport/tcp.js'
 import { closeGracefully } from './close.js'
 
 /** Legacy header policy: accept (V2Ray 4.34), accept and warn per connection, or refuse. */
@@ -21,8 +22,6 @@ export type LegacyHeaderPolicy = 'accept' | 'warn' | 'refuse'
 /** Everything a VMess inbound needs; built once by runtime/build.ts. */
 export interface VmessInboundOptions {
   readonly tag: string
-  readonly listen: string
-  readonly port: number
   readonly users: UserDirectory
   readonly legacy: LegacyAuthTable | undefined
   readonly legacyPolicy: LegacyHeaderPolicy
@@ -57,36 +56,24 @@ export function drainShape(users: readonly VmessUser[]): { base: number; spread:
 export const REFUSAL_LOG_PERIOD_MS = 60_000
 const MAX_REFUSAL_LOG_ENTRIES = 10_000
 
-/** The VMess server: handshake, anti-probing drain, then a tunnel per request (V2Ray's `vmess` inbound). */
+/**
+ * The VMess server: handshake, anti-probing drain, then a tunnel per request (V2Ray's `vmess`
+ * inbound). It serves byte streams from any transport (TCP, TLS, WebSocket …) through `accept`.
+ */
 export class VmessInbound {
   readonly #options: VmessInboundOptions
-  readonly #server: Server
   readonly #drain: { base: number; spread: number }
   readonly #lastRefusalLog = new Map<string, number>()
-  readonly #connections = new Set<Socket>()
 
   constructor(options: VmessInboundOptions) {
     this.#options = options
     this.#drain = drainShape(options.users.users)
-    this.#server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket))
   }
 
-  /** Starts listening; resolves with the bound port. */
-  listen(): Promise<number> {
-    return listenServer(this.#server, this.#options.listen, this.#options.port)
-  }
-
-  /** Stops accepting; open tunnels are closed after `graceMs`. */
-  close(graceMs: number): Promise<void> {
-    return closeServer(this.#server, this.#connections, graceMs)
-  }
-
-  #accept(socket: Socket): void {
+  /** Serves one accepted stream; the transport has put an `error` listener on it. */
+  accept(socket: Duplex, peer: PeerInfo): void {
     const options = this.#options
-    this.#connections.add(socket)
-    socket.on('close', () => this.#connections.delete(socket))
-    socket.on('error', () => socket.destroy())
-    const source = `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`
+    const source = formatHostPort(peer.remoteAddress, peer.remotePort)
     const queue = new ByteQueue()
     const handshake = new ServerHandshake({
       users: options.users,
@@ -180,7 +167,7 @@ export class VmessInbound {
       .catch(() => stream.destroy())
   }
 
-  #drainThenClose(socket: Socket, received: number, deadline: NodeJS.Timeout): void {
+  #drainThenClose(socket: Duplex, received: number, deadline: NodeJS.Timeout): void {
     const threshold = this.#drain.base + secureRandomInt(0, this.#drain.spread)
     const done = (): void => {
       clearTimeout(deadline)
@@ -231,50 +218,6 @@ function serveUdp(
   stream.on('close', () => channel.close())
 }
 
-/** host:port with IPv6 in brackets. */
-export function formatHostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
-}
-
 function errorCode(error: unknown): string {
   return typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : String(error)
-}
-
-/** Listens and resolves with the bound port, or rejects with a clear message (port in use). */
-export function listenServer(server: Server, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException): void => {
-      reject(
-        Object.assign(
-          new Error(
-            `Cannot listen on ${formatHostPort(host, port)}: ${error.code === 'EADDRINUSE' ? 'the port is in use' : error.message}`,
-          ),
-          {
-            code: error.code,
-          },
-        ),
-      )
-    }
-    server.once('error', onError)
-    server.listen(port, host, () => {
-      server.off('error', onError)
-      server.on('error', () => undefined)
-      const address = server.address()
-      resolve(typeof address === 'object' && address !== null ? address.port : port)
-    })
-  })
-}
-
-/** Stops accepting and destroys remaining connections after `graceMs`. */
-export function closeServer(server: Server, connections: Set<Socket>, graceMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      for (const socket of connections) socket.destroy()
-    }, graceMs)
-    server.close(() => {
-      clearTimeout(timer)
-      resolve()
-    })
-    if (connections.size === 0) clearTimeout(timer)
-  })
 }

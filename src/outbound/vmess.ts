@@ -5,6 +5,7 @@ import { Command, type CommandValue, type SecurityName } from '../protocol/const
 import type { VmessUser } from '../protocol/user.js'
 import { VmessClientStream } from '../streams/vmess-client-stream.js'
 import { dialTcp } from '../transport/tcp.js'
+import type { StreamDialer } from '../transport/transport.js'
 import type { Destination } from '../types.js'
 import type { ConnectionContext, Outbound, PacketChannel } from './outbound.js'
 
@@ -25,18 +26,25 @@ export interface VmessServerSettings {
 export class VmessOutbound implements Outbound {
   readonly tag: string
   readonly #server: VmessServerSettings
-  readonly #connectTimeoutMs: number
+  readonly #dial: StreamDialer
 
-  constructor(options: { tag: string; server: VmessServerSettings; connectTimeoutMs: number }) {
+  constructor(options: {
+    tag: string
+    server: VmessServerSettings
+    connectTimeoutMs: number
+    /** The transport to the server (TLS, WebSocket …); plain TCP when absent. */
+    dial?: StreamDialer
+  }) {
     this.tag = options.tag
     this.#server = options.server
-    this.#connectTimeoutMs = options.connectTimeoutMs
+    this.#dial =
+      options.dial ?? ((host, port) => dialTcp(host, port, { timeoutMs: options.connectTimeoutMs }))
   }
 
   /** Opens a VMess connection to the server carrying `command` to `destination`. */
   async open(command: CommandValue, destination: Destination): Promise<VmessClientStream> {
     const server = this.#server
-    const socket = await dialTcp(server.host, server.port, { timeoutMs: this.#connectTimeoutMs })
+    const socket = await this.#dial(server.host, server.port)
     const wire = resolveSecurity(server.security, { udp: command === Command.Udp })
     const request = createClientRequest(server.user, {
       legacy: server.legacy,

@@ -13,6 +13,7 @@ import { LegacyAuthTable } from '../protocol/legacy-auth.js'
 import { AuthIdReplayFilter, SessionHistory } from '../protocol/replay-filter.js'
 import { UserDirectory } from '../protocol/user-directory.js'
 import { createUser } from '../protocol/user.js'
+import { createTcpStreamServer } from '../transport/tcp.js'
 import { Instance, type Listener } from './instance.js'
 import type { RelayTimeouts } from '../streams/relay.js'
 import { Router } from './router.js'
@@ -93,7 +94,11 @@ function buildInbound(
         }),
       )
       const vmess = new VmessInbound({
-        ...common,
+        tag,
+        handshakeTimeoutMs: common.handshakeTimeoutMs,
+        dispatcher: router,
+        logger,
+        ...(onAccess !== undefined ? { onAccess } : {}),
         users: new UserDirectory(users),
         legacy: settings.legacyHeader === 'refuse' ? undefined : new LegacyAuthTable(users),
         legacyPolicy: settings.legacyHeader,
@@ -102,7 +107,12 @@ function buildInbound(
         disableInsecureEncryption: settings.disableInsecureEncryption,
         timeouts: (user) => timeoutsOf(config, user.level),
       })
-      return { tag, protocol: 'vmess', listen: () => vmess.listen(), close: (grace) => vmess.close(grace) }
+      const server = createTcpStreamServer({
+        listen: inbound.listen,
+        port: inbound.port,
+        onStream: (stream, peer) => vmess.accept(stream, peer),
+      })
+      return { tag, protocol: 'vmess', listen: () => server.listen(), close: (grace) => server.close(grace) }
     }
     case 'socks': {
       const settings = inbound.settings

@@ -13,6 +13,7 @@ import { createUser } from '../../src/protocol/user.js'
 import { secureRandom } from '../../src/crypto/random.js'
 import { Router } from '../../src/runtime/router.js'
 import { failOnLeakedHandles } from '../helpers/leaks.js'
+import { closeVmess, listenVmess } from '../helpers/vmess-server.js'
 import { memoryLogger } from '../helpers/logger.js'
 import { connectTcp, randomData, sha256Hex, startEchoServer } from '../helpers/net.js'
 
@@ -30,8 +31,6 @@ function makeInbound(options: { disableInsecureEncryption: boolean }): VmessInbo
   const freedom = new FreedomOutbound({ tag: 'direct', connectTimeoutMs: 5_000 })
   return new VmessInbound({
     tag: 'vmess-in',
-    listen: '127.0.0.1',
-    port: 0,
     users: new UserDirectory([user]),
     legacy: new LegacyAuthTable([user]),
     legacyPolicy: 'accept',
@@ -53,13 +52,13 @@ function makeInbound(options: { disableInsecureEncryption: boolean }): VmessInbo
 before(async () => {
   echo = await startEchoServer()
   inbound = makeInbound({ disableInsecureEncryption: false })
-  port = await inbound.listen()
+  port = await listenVmess(inbound)
   strictInbound = makeInbound({ disableInsecureEncryption: true })
-  strictPort = await strictInbound.listen()
+  strictPort = await listenVmess(strictInbound)
 })
 after(async () => {
-  await inbound.close(100)
-  await strictInbound.close(100)
+  await closeVmess(inbound)
+  await closeVmess(strictInbound)
   await echo.close()
 })
 

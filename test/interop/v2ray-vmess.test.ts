@@ -10,6 +10,7 @@ import { UserDirectory } from '../../src/protocol/user-directory.js'
 import { createUser } from '../../src/protocol/user.js'
 import { Router } from '../../src/runtime/router.js'
 import { failOnLeakedHandles } from '../helpers/leaks.js'
+import { closeVmess, listenVmess } from '../helpers/vmess-server.js'
 import { memoryLogger } from '../helpers/logger.js'
 import {
   connectTcp,
@@ -62,8 +63,6 @@ describe('V2Ray 4.34 client → tsray server', () => {
     const users = [createUser({ id: AEAD_ID }), createUser({ id: LEGACY_ID, alterId: LEGACY_ALTER_ID })]
     inbound = new VmessInbound({
       tag: 'in',
-      listen: '127.0.0.1',
-      port: 0,
       users: new UserDirectory(users),
       legacy: new LegacyAuthTable(users),
       legacyPolicy: 'accept',
@@ -79,9 +78,9 @@ describe('V2Ray 4.34 client → tsray server', () => {
       }),
       logger: memoryLogger(),
     })
-    serverPort = await inbound.listen()
+    serverPort = await listenVmess(inbound)
   })
-  after(() => inbound.close(100))
+  after(() => closeVmess(inbound))
 
   for (const c of CASES) {
     test(`${c.security}${c.legacy ? ' legacy header' : ''}: TCP and UDP through V2Ray's dokodemo-door`, async () => {

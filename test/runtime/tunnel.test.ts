@@ -10,6 +10,7 @@ import { UserDirectory } from '../../src/protocol/user-directory.js'
 import { createUser } from '../../src/protocol/user.js'
 import { Router } from '../../src/runtime/router.js'
 import { failOnLeakedHandles } from '../helpers/leaks.js'
+import { closeVmess, listenVmess } from '../helpers/vmess-server.js'
 import { memoryLogger } from '../helpers/logger.js'
 import { randomData, sha256Hex, startEchoServer, startUdpEchoServer } from '../helpers/net.js'
 
@@ -32,8 +33,6 @@ before(async () => {
   const users = [aeadUser, legacyUser]
   inbound = new VmessInbound({
     tag: 'vmess-in',
-    listen: '127.0.0.1',
-    port: 0,
     users: new UserDirectory(users),
     legacy: new LegacyAuthTable(users),
     legacyPolicy: 'accept',
@@ -49,11 +48,11 @@ before(async () => {
     }),
     logger: memoryLogger(),
   })
-  serverPort = await inbound.listen()
+  serverPort = await listenVmess(inbound)
 })
 
 after(async () => {
-  await inbound.close(100)
+  await closeVmess(inbound)
   await echo.close()
   await udpEcho.close()
 })

@@ -1,0 +1,21 @@
+import type { Duplex } from 'node:stream'
+
+/** Who is on the other end of an accepted stream (for TLS or WebSocket, the TCP peer or a trusted X-Forwarded-For). */
+export interface PeerInfo {
+  readonly remoteAddress: string
+  readonly remotePort: number
+}
+
+/** Receives each accepted stream; the transport has already put an `error` listener on it. */
+export type StreamHandler = (stream: Duplex, peer: PeerInfo) => void
+
+/** A listening transport (TCP, TLS, WebSocket …) that hands plain byte streams to a handler. */
+export interface StreamServer {
+  /** Starts listening; resolves with the bound port, rejects with a clear message (port in use). */
+  listen(): Promise<number>
+  /** Stops accepting; streams still open after `graceMs` are destroyed. */
+  close(graceMs: number): Promise<void>
+}
+
+/** Opens a byte stream to a server over some transport. */
+export type StreamDialer = (host: string, port: number) => Promise<Duplex>
