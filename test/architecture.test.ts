@@ -40,7 +40,16 @@ const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
   streams: { layers: ['streams', 'protocol', 'crypto', 'errors.ts', 'types.ts'], packages: ['node:stream'] },
   transport: {
     layers: ['transport', 'errors.ts', 'types.ts'],
-    packages: ['node:net', 'node:tls', 'node:http', 'ws'],
+    packages: [
+      'node:net',
+      'node:tls',
+      'node:http',
+      'node:https',
+      'node:stream',
+      'node:crypto',
+      'node:fs',
+      'ws',
+    ],
   },
   outbound: {
     layers: ['outbound', 'protocol', 'streams', 'transport', 'crypto', 'errors.ts', 'types.ts'],
