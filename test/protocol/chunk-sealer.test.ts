@@ -1,46 +1,15 @@
 import assert from 'node:assert/strict'
 import { createCipheriv } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
 import type { RandomSource } from '../../src/crypto/index.js'
 import { ProtocolError } from '../../src/errors.js'
 import type { BodyParams, Transfer } from '../../src/protocol/body-framing.js'
 import { ChunkSealer, maxPayloadFor } from '../../src/protocol/chunk-sealer.js'
+import { hex, loadSessions, type SessionCase } from '../helpers/vectors.js'
 
-interface Session {
-  name: string
-  inputs: {
-    header: 'aead' | 'legacy'
-    body_key: string
-    body_iv: string
-    response_v: number
-    security: number
-    options: number
-    command: number
-    request_payloads: string[]
-    request_padding: string[]
-    response_option: number
-    response_payloads: string[]
-    response_padding: string[]
-  }
-  expected: {
-    request_chunks: string[]
-    request_end_chunk: string | null
-    response_key: string
-    response_iv: string
-    response_header_wire: string
-    response_chunks: string[]
-    response_end_chunk: string | null
-  }
-}
+type Session = SessionCase
 
-const sessions = (
-  JSON.parse(
-    readFileSync(new URL('../../../test/fixtures/vectors/vmess-sessions.json', import.meta.url), 'utf8'),
-  ) as { cases: Session[] }
-).cases
-
-const hex = (text: string): Buffer => Buffer.from(text, 'hex')
+const sessions = loadSessions()
 
 function transferOf(session: Session): Transfer {
   return session.inputs.command === 0x02 ? 'packet' : 'stream'

@@ -1,17 +1,11 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { VmessInbound } from '../../src/inbound/vmess.js'
-import { FreedomOutbound } from '../../src/outbound/freedom.js'
 import { VmessOutbound } from '../../src/outbound/vmess.js'
 import { Command, type SecurityName } from '../../src/protocol/constants.js'
-import { LegacyAuthTable } from '../../src/protocol/legacy-auth.js'
-import { AuthIdReplayFilter, SessionHistory } from '../../src/protocol/replay-filter.js'
-import { UserDirectory } from '../../src/protocol/user-directory.js'
 import { createUser } from '../../src/protocol/user.js'
-import { Router } from '../../src/runtime/router.js'
 import { failOnLeakedHandles } from '../helpers/leaks.js'
-import { closeVmess, listenVmess } from '../helpers/vmess-server.js'
-import { memoryLogger } from '../helpers/logger.js'
+import { closeVmess, listenVmess, testVmessInbound } from '../helpers/vmess-server.js'
 import { randomData, sha256Hex, startEchoServer, startUdpEchoServer } from '../helpers/net.js'
 
 const timeouts = { connIdleMs: 10_000, uplinkOnlyMs: 1_000, downlinkOnlyMs: 1_000 }
@@ -29,25 +23,8 @@ let serverPort = 0
 before(async () => {
   echo = await startEchoServer()
   udpEcho = await startUdpEchoServer()
-  const freedom = new FreedomOutbound({ tag: 'direct', connectTimeoutMs: 5_000 })
   const users = [aeadUser, legacyUser]
-  inbound = new VmessInbound({
-    tag: 'vmess-in',
-    users: new UserDirectory(users),
-    legacy: new LegacyAuthTable(users),
-    legacyPolicy: 'accept',
-    authIds: new AuthIdReplayFilter(),
-    sessions: new SessionHistory(),
-    disableInsecureEncryption: false,
-    handshakeTimeoutMs: 5_000,
-    timeouts: () => timeouts,
-    dispatcher: new Router({
-      rules: [],
-      outbounds: new Map([['direct', freedom]]),
-      defaultOutbound: freedom,
-    }),
-    logger: memoryLogger(),
-  })
+  inbound = testVmessInbound(users, { handshakeTimeoutMs: 5_000, timeouts: () => timeouts })
   serverPort = await listenVmess(inbound)
 })
 
