@@ -113,3 +113,9 @@ export { formatVmessLink, parseVmessLink, vmessLinkToOutbound, type VmessLink } 
 export { buildInstance } from './runtime/build.js'
 /** A built instance: start() binds its inbounds, stop() closes them. */
 export { Instance } from './runtime/instance.js'
+/** Transports from `streamSettings`: TCP (with HTTP header obfuscation), TLS, WebSocket, HTTPUpgrade. */
+export { createStreamDialer, createStreamServer } from './transport/stream-settings.js'
+/** Mux.Cool: the server for command 3 (XUDP included) and the client that multiplexes an outbound. */
+export { serveMux } from './inbound/mux-server.js'
+/** The Mux.Cool client used by a VMess outbound with `mux.enabled`. */
+export { MuxClient } from './outbound/mux-client.js'

@@ -35,11 +35,85 @@ export interface LogConfig {
   readonly error: LogOutput
 }
 
-/** `streamSettings`: only raw TCP without header obfuscation or TLS for now. */
-export interface StreamConfig {
-  readonly network: 'tcp'
-  readonly security: 'none'
+/** One header line of the HTTP header obfuscation: a name and the values one is picked from per connection. */
+export interface HttpHeaderField {
+  readonly name: string
+  readonly values: readonly string[]
 }
+
+/** `tcpSettings.header` with `type: "http"`, V2Ray's defaults applied (infra/conf/transport_authenticators.go). */
+export interface HttpHeaderConfig {
+  readonly request: {
+    readonly version: string
+    readonly method: string
+    readonly paths: readonly string[]
+    readonly headers: readonly HttpHeaderField[]
+  }
+  readonly response: {
+    readonly version: string
+    readonly status: string
+    readonly reason: string
+    readonly headers: readonly HttpHeaderField[]
+  }
+}
+
+/** `wsSettings`. Early data joins Xray's `?ed=N` (header Sec-WebSocket-Protocol) and v2fly's `maxEarlyData`. */
+export interface WebSocketConfig {
+  /** Starts with "/"; `ed` is taken out of its query. */
+  readonly path: string
+  /** The Host a client sends: `host` (Xray), else `headers.Host`. */
+  readonly host: string | undefined
+  /** Set by `host` (Xray): a server answers 404 to another Host. V2Ray never checks `headers.Host`. */
+  readonly requireHost: boolean
+  /** The other `headers`. */
+  readonly headers: readonly (readonly [string, string])[]
+  /** `headerName` undefined: v2fly appends the bytes to the path. */
+  readonly earlyData: { readonly maxBytes: number; readonly headerName: string | undefined } | undefined
+}
+
+/** `httpupgradeSettings` (Xray, v2fly 5, sing-box). */
+export interface HttpUpgradeConfig {
+  readonly path: string
+  /** The Host a client sends and a server requires: `host`, else `headers.Host`. */
+  readonly host: string | undefined
+  readonly headers: readonly (readonly [string, string])[]
+  /** Xray's `?ed=N`: the client writes before the 101 arrives. */
+  readonly earlyData: boolean
+}
+
+/** PEM text: a file to read when the server starts or the client first dials, or the config's lines joined. */
+export type PemSource = { readonly file: string } | { readonly inline: string }
+
+/** `tlsSettings.certificates[]`; `usage: "issue"` is refused. */
+export interface TlsCertificateConfig {
+  readonly certificate: PemSource
+  readonly key: PemSource | undefined
+  readonly usage: 'encipherment' | 'verify'
+}
+
+/** `tlsSettings` (`fingerprint` is accepted and dropped with a warning: Node cannot imitate a browser's handshake). */
+export interface TlsConfig {
+  readonly serverName: string | undefined
+  readonly alpn: readonly string[] | undefined
+  readonly allowInsecure: boolean
+  readonly certificates: readonly TlsCertificateConfig[]
+  readonly disableSystemRoot: boolean
+}
+
+/** The security part of `streamSettings`; `tls` is present when `security` is "tls". */
+export interface StreamSecurityConfig {
+  readonly security: 'none' | 'tls'
+  readonly tls?: TlsConfig
+}
+
+/**
+ * `streamSettings`, normalised: the transport and the settings it uses. Plain TCP is exactly
+ * `{ network: 'tcp', security: 'none' }`. transport/stream-settings.ts `StreamSettings` has the same shape.
+ */
+export type StreamConfig =
+  | (StreamSecurityConfig & { readonly network: 'tcp'; readonly httpHeader?: HttpHeaderConfig })
+  | (StreamSecurityConfig & { readonly network: 'ws'; readonly ws: WebSocketConfig })
+  | (StreamSecurityConfig & { readonly network: 'httpupgrade'; readonly httpUpgrade: HttpUpgradeConfig })
 
 /** A user name and password of a SOCKS or HTTP inbound. */
 export interface Account {
@@ -185,6 +259,14 @@ export interface OutboundCommon {
   readonly tag: string | undefined
   readonly stream: StreamConfig
   readonly sendThrough: string | undefined
+  /** `mux`: present only when Mux.Cool is enabled (on a VMess outbound). */
+  readonly mux?: MuxConfig
+}
+
+/** `outbounds[].mux`: Mux.Cool. `concurrency` (1–1024) is the most sub-sessions open at once on one connection. */
+export interface MuxConfig {
+  readonly enabled: boolean
+  readonly concurrency: number
 }
 
 /** A freedom (direct) outbound. */
@@ -895,11 +977,16 @@ export const logSchema = z
       : { level: log.loglevel, access: log.access, error: log.error },
   )
 
+const STREAM_NETWORKS: Readonly<Record<string, StreamConfig['network']>> = {
+  tcp: 'tcp',
+  ws: 'ws',
+  websocket: 'ws',
+  httpupgrade: 'httpupgrade',
+}
+const SUPPORTED_NETWORKS = '"tcp", "ws", "httpupgrade"'
 const UNSUPPORTED_TRANSPORTS = [
   'kcp',
   'mkcp',
-  'ws',
-  'websocket',
   'h2',
   'http',
   'quic',
@@ -907,33 +994,36 @@ const UNSUPPORTED_TRANSPORTS = [
   'domainsocket',
   'grpc',
   'gun',
+  'splithttp',
+  'xhttp',
 ]
 
-function readTransportNetwork(value: unknown): 'tcp' | Failure {
+function readTransportNetwork(value: unknown): StreamConfig['network'] | Failure {
   if (value === undefined) return 'tcp'
   if (typeof value !== 'string') return fail(`${describeValue(value)} is not a string`)
-  const network = value.toLowerCase()
-  if (network === 'tcp') return 'tcp'
-  if (UNSUPPORTED_TRANSPORTS.includes(network)) {
-    return fail(`${describeValue(value)} is not supported yet (supported: "tcp")`)
+  const network = STREAM_NETWORKS[value.toLowerCase()]
+  if (network !== undefined) return network
+  if (UNSUPPORTED_TRANSPORTS.includes(value.toLowerCase())) {
+    return fail(`${describeValue(value)} is not supported yet (supported: ${SUPPORTED_NETWORKS})`)
   }
-  return fail(`${describeValue(value)} is not a V2Ray transport (supported: "tcp")`)
+  return fail(`${describeValue(value)} is not a V2Ray transport (supported: ${SUPPORTED_NETWORKS})`)
 }
 
-function readStreamSecurity(value: unknown): 'none' | Failure {
-  if (typeof value === 'string' && ['tls', 'xtls', 'reality'].includes(value.toLowerCase())) {
-    return fail(`${describeValue(value)} is not supported yet (supported: "none")`)
-  }
+/** `security`: V2Ray 4.34 turns on TLS for "tls" in any case and reads every other word as none. */
+function readStreamSecurity(value: unknown): 'none' | 'tls' | Failure {
   if (value !== undefined && typeof value !== 'string') return fail(`${describeValue(value)} is not a string`)
-  return 'none'
+  const security = value?.toLowerCase()
+  if (security === 'xtls' || security === 'reality') {
+    return fail(`${describeValue(value)} is not supported yet (supported: "none", "tls")`)
+  }
+  return security === 'tls' ? 'tls' : 'none'
 }
 
-function readTcpHeaderType(value: unknown): 'none' | Failure {
-  if (value === undefined || (typeof value === 'string' && value.toLowerCase() === 'none')) return 'none'
-  if (typeof value === 'string' && value.toLowerCase() === 'http') {
-    return fail(`${describeValue(value)} is not supported yet (supported: "none")`)
-  }
-  return fail(`${describeValue(value)} is not a TCP header type (supported: "none")`)
+function readTcpHeaderType(value: unknown): 'none' | 'http' | Failure {
+  const type = typeof value === 'string' ? value.toLowerCase() : value
+  if (type === undefined || type === 'none') return 'none'
+  if (type === 'http') return 'http'
+  return fail(`${describeValue(value)} is not a TCP header type (supported: "none", "http")`)
 }
 
 function readOffOnly(feature: string) {
@@ -945,58 +1035,486 @@ function readOffOnly(feature: string) {
   }
 }
 
-const tcpSettingsSchema = z.object({
-  header: z
-    .object({
-      type: leaf(readTcpHeaderType),
-      request: anyValue(),
-      response: anyValue(),
+// Header names and values are written into HTTP heads as they are: a line break would let a config inject lines.
+const HEADER_NAME_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+const HEADER_VALUE_PATTERN = /^[\t\x20-\x7e\x80-\xff]*$/
+
+function readHeaderName(value: unknown): string | Failure {
+  const name = readString(value)
+  if (name instanceof Failure) return name
+  return HEADER_NAME_PATTERN.test(name) ? name : fail(`${describeValue(value)} is not an HTTP header name`)
+}
+
+function readHeaderValue(value: unknown): string | Failure {
+  const text = readString(value)
+  if (text instanceof Failure) return text
+  return HEADER_VALUE_PATTERN.test(text)
+    ? text
+    : fail(`${describeValue(value)} cannot be an HTTP header value (line break or control character)`)
+}
+
+/** A word of a request or status line (method, version, path, status): no spaces or control characters. */
+function readHeadWord(value: unknown): string | Failure {
+  const text = readString(value)
+  if (text instanceof Failure) return text
+  return /^[\x21-\x7e]*$/.test(text)
+    ? text
+    : fail(`${describeValue(value)} cannot appear in an HTTP start line`)
+}
+
+/** `headers` of the HTTP header obfuscation: name → a value or a list, written in name order as Go sorts map keys. */
+function readObfuscationHeaders(value: unknown): HttpHeaderField[] | Failure {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return fail(`${describeValue(value)} is not an object of header names`)
+  }
+  const problems: LeafProblem[] = []
+  const fields: HttpHeaderField[] = []
+  for (const name of Object.keys(value).sort()) {
+    const item = (value as Record<string, unknown>)[name]
+    const nameProblem = readHeaderName(name)
+    const values = item === undefined || item === null ? fail('is empty') : readStringList(item)
+    if (nameProblem instanceof Failure)
+      problems.push({ message: `${describeValue(name)} is not an HTTP header name`, path: [name] })
+    if (values instanceof Failure) {
+      problems.push(...values.problems.map((problem) => ({ ...problem, path: [name, ...problem.path] })))
+      continue
+    }
+    values.forEach((text, index) => {
+      const checked = readHeaderValue(text)
+      if (checked instanceof Failure)
+        problems.push({ message: checked.problems[0]?.message ?? '', path: [name, index] })
     })
-    .optional(),
-  acceptProxyProtocol: leaf(readOffOnly('the PROXY protocol')),
-})
+    fields.push({ name, values })
+  }
+  return problems.length === 0 ? fields : new Failure(problems)
+}
+
+/** `wsSettings.headers` / `httpupgradeSettings.headers`: name → one value. */
+function readRequestHeaders(value: unknown): [string, string][] | Failure {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return fail(`${describeValue(value)} is not an object of header names`)
+  }
+  const problems: LeafProblem[] = []
+  const headers: [string, string][] = []
+  for (const [name, item] of Object.entries(value as Record<string, unknown>)) {
+    const checked = readHeaderValue(item)
+    if (!HEADER_NAME_PATTERN.test(name)) {
+      problems.push({ message: `${describeValue(name)} is not an HTTP header name`, path: [name] })
+    } else if (checked instanceof Failure) {
+      problems.push({ message: checked.problems[0]?.message ?? '', path: [name] })
+    } else headers.push([name, checked])
+  }
+  return problems.length === 0 ? headers : new Failure(problems)
+}
+
+/** A list of start-line words (paths); a plain string is split at commas, as V2Ray's StringList does. */
+function readHeadWords(value: unknown): string[] | Failure {
+  const list = readStringList(value)
+  if (list instanceof Failure) return list
+  const problems = list.flatMap((entry, index) => {
+    const checked = readHeadWord(entry)
+    return checked instanceof Failure
+      ? checked.problems.map((problem) => ({ ...problem, path: [index] }))
+      : []
+  })
+  return problems.length === 0 ? list : new Failure(problems)
+}
+
+/** V2Ray's default fake request headers (AuthenticatorRequest.Build). */
+const DEFAULT_OBFUSCATION_REQUEST_HEADERS: readonly HttpHeaderField[] = [
+  { name: 'Host', values: ['www.baidu.com', 'www.bing.com'] },
+  {
+    name: 'User-Agent',
+    values: [
+      'Mozilla/5.0 (Windows NT 10.0; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/53.0.2785.143 Safari/537.36',
+      'Mozilla/5.0 (iPhone; CPU iPhone OS 10_0_2 like Mac OS X) AppleWebKit/601.1 (KHTML, like Gecko) CriOS/53.0.2785.109 Mobile/14A456 Safari/601.1.46',
+    ],
+  },
+  { name: 'Accept-Encoding', values: ['gzip, deflate'] },
+  { name: 'Connection', values: ['keep-alive'] },
+  { name: 'Pragma', values: ['no-cache'] },
+]
+
+/** V2Ray's default fake response headers (AuthenticatorResponse.Build). */
+const DEFAULT_OBFUSCATION_RESPONSE_HEADERS: readonly HttpHeaderField[] = [
+  { name: 'Content-Type', values: ['application/octet-stream', 'video/mpeg'] },
+  { name: 'Transfer-Encoding', values: ['chunked'] },
+  { name: 'Connection', values: ['keep-alive'] },
+  { name: 'Pragma', values: ['no-cache'] },
+  { name: 'Cache-Control', values: ['private', 'no-cache'] },
+]
+
+const optionalHeadWord = leaf(optional(readHeadWord, ''))
+
+const obfuscationRequestSchema = z
+  .object({
+    version: optionalHeadWord,
+    method: optionalHeadWord,
+    path: leaf(optional(readHeadWords, [])),
+    headers: leaf(optional(readObfuscationHeaders, [])),
+  })
+  .transform((request): HttpHeaderConfig['request'] => ({
+    version: request.version === '' ? '1.1' : request.version,
+    method: request.method === '' ? 'GET' : request.method,
+    paths: request.path.length === 0 ? ['/'] : request.path,
+    headers: request.headers.length === 0 ? DEFAULT_OBFUSCATION_REQUEST_HEADERS : request.headers,
+  }))
+
+const obfuscationResponseSchema = z
+  .object({
+    version: optionalHeadWord,
+    status: optionalHeadWord,
+    reason: leaf(optional(readHeaderValue, '')),
+    headers: leaf(optional(readObfuscationHeaders, [])),
+  })
+  .transform((response): HttpHeaderConfig['response'] => ({
+    version: response.version === '' ? '1.1' : response.version,
+    status: response.status === '' ? '200' : response.status,
+    reason: response.reason === '' ? 'OK' : response.reason,
+    headers: response.headers.length === 0 ? DEFAULT_OBFUSCATION_RESPONSE_HEADERS : response.headers,
+  }))
+
+/** `tcpSettings`: the header obfuscation, undefined for type "none". */
+const tcpSettingsSchema = z
+  .object({
+    header: z
+      .object({
+        type: leaf(readTcpHeaderType),
+        request: obfuscationRequestSchema.optional(),
+        response: obfuscationResponseSchema.optional(),
+      })
+      .optional(),
+    acceptProxyProtocol: leaf(readOffOnly('the PROXY protocol')),
+  })
+  .transform((tcp): HttpHeaderConfig | undefined =>
+    tcp.header?.type !== 'http'
+      ? undefined
+      : {
+          request: tcp.header.request ?? obfuscationRequestSchema.parse({}),
+          response: tcp.header.response ?? obfuscationResponseSchema.parse({}),
+        },
+  )
+
+/** A path as V2Ray's GetNormalizedPath writes it, and Xray's `ed` query parameter taken out of it. */
+function splitEarlyDataParameter(raw: string): { path: string; ed: number } {
+  const path = raw === '' ? '/' : raw.startsWith('/') ? raw : `/${raw}`
+  const query = path.indexOf('?')
+  if (query < 0) return { path, ed: 0 }
+  const parameters = new URLSearchParams(path.slice(query + 1))
+  const ed = parameters.get('ed')
+  if (ed === null || ed === '') return { path, ed: 0 }
+  parameters.delete('ed')
+  const rest = parameters.toString()
+  // Go's strconv.Atoi: anything but an integer reads as 0 (no early data).
+  const bytes = /^\d{1,10}$/.test(ed) ? Math.min(Number(ed), MAX_INT32) : 0
+  return { path: `${path.slice(0, query)}${rest === '' ? '' : `?${rest}`}`, ed: bytes }
+}
+
+function readRequestPath(value: unknown): string | Failure {
+  const path = readString(value)
+  if (path instanceof Failure) return path
+  return /^[\x21-\x7e]*$/.test(path) && !path.includes('#')
+    ? path
+    : fail(`${describeValue(value)} is not a request path (no spaces, control characters or "#")`)
+}
+
+/** The Host to send: `host`, else a `Host` entry of `headers` (any case), which is then not sent twice. */
+function splitHost(
+  host: string,
+  headers: readonly [string, string][],
+): {
+  host: string | undefined
+  headers: [string, string][]
+} {
+  const fromHeaders = headers.find(([name]) => name.toLowerCase() === 'host')?.[1]
+  return {
+    host: host !== '' ? host : fromHeaders,
+    headers: headers.filter(([name]) => name.toLowerCase() !== 'host'),
+  }
+}
+
+const wsSettingsSchema = z
+  .object({
+    path: leaf(optional(readRequestPath, '')),
+    host: leaf(optional(readHeaderValue, '')),
+    headers: leaf(optional(readRequestHeaders, [])),
+    maxEarlyData: leaf(optional(integerReader(0, MAX_INT32), 0)),
+    earlyDataHeaderName: leaf(optional(readHeaderName, '')),
+    acceptProxyProtocol: leaf(readOffOnly('the PROXY protocol')),
+    useBrowserForwarding: leaf(readOffOnly('browser forwarding (useBrowserForwarding)')),
+  })
+  .transform((ws): WebSocketConfig => {
+    const { path, ed } = splitEarlyDataParameter(ws.path)
+    const { host, headers } = splitHost(ws.host, ws.headers)
+    const earlyData =
+      ws.maxEarlyData > 0
+        ? {
+            maxBytes: ws.maxEarlyData,
+            headerName: ws.earlyDataHeaderName === '' ? undefined : ws.earlyDataHeaderName,
+          }
+        : ed > 0
+          ? { maxBytes: ed, headerName: 'Sec-WebSocket-Protocol' }
+          : undefined
+    return { path, host, requireHost: ws.host !== '', headers, earlyData }
+  })
+
+const httpUpgradeSettingsSchema = z
+  .object({
+    path: leaf(optional(readRequestPath, '')),
+    host: leaf(optional(readHeaderValue, '')),
+    headers: leaf(optional(readRequestHeaders, [])),
+    acceptProxyProtocol: leaf(readOffOnly('the PROXY protocol')),
+  })
+  .transform((upgrade): HttpUpgradeConfig => {
+    const { path, ed } = splitEarlyDataParameter(upgrade.path)
+    return { path, ...splitHost(upgrade.host, upgrade.headers), earlyData: ed > 0 }
+  })
+
+/** `certificate` / `key` lines; V2Ray joins them with "\n". */
+function readPemLines(value: unknown): string | Failure {
+  const lines = typeof value === 'string' ? [value] : readStringList(value)
+  if (lines instanceof Failure) return lines
+  return lines.join('\n')
+}
+
+function readCertificateUsage(value: unknown): 'encipherment' | 'verify' | Failure {
+  const usage = typeof value === 'string' ? value.toLowerCase() : value
+  if (usage === 'issue') {
+    return fail('"issue" is not supported: tsray does not issue certificates on the fly (use "encipherment")')
+  }
+  if (usage !== undefined && typeof usage !== 'string') return fail(`${describeValue(value)} is not a string`)
+  return usage === 'verify' ? 'verify' : 'encipherment'
+}
+
+const optionalText = leaf(optional(readString, ''))
+
+const tlsCertificateSchema = z
+  .object({
+    certificateFile: optionalText,
+    certificate: leaf(optional(readPemLines, '')),
+    keyFile: optionalText,
+    key: leaf(optional(readPemLines, '')),
+    usage: withRule(leaf(readCertificateUsage), {
+      advise: adviseUnknownWord(['encipherment', 'verify', 'issue'], 'a certificate usage', 'encipherment'),
+    }),
+  })
+  .transform((entry, context): TlsCertificateConfig => {
+    // As V2Ray's readFileOrString: the file wins over inline lines.
+    const source = (file: string, inline: string): PemSource | undefined =>
+      file !== '' ? { file } : inline !== '' ? { inline } : undefined
+    const certificate = source(entry.certificateFile, entry.certificate)
+    if (certificate === undefined) {
+      context.addIssue({
+        code: 'custom',
+        path: ['certificateFile'],
+        message: 'is required (or the certificate lines)',
+      })
+      return z.NEVER
+    }
+    return { certificate, key: source(entry.keyFile, entry.key), usage: entry.usage }
+  })
+
+const tlsSettingsSchema = z
+  .object({
+    serverName: optionalText,
+    alpn: leaf(optional(readStringList, [])),
+    allowInsecure: withRule(leaf(optional(readBoolean, false)), {
+      advise: (value) =>
+        value === true
+          ? 'the server certificate is not checked: anyone on the path can read and change the traffic'
+          : undefined,
+    }),
+    certificates: z.array(tlsCertificateSchema).optional(),
+    disableSystemRoot: leaf(optional(readBoolean, false)),
+    enableSessionResumption: advised((value) =>
+      value === true ? 'ignored: tsray leaves TLS session resumption to Node' : undefined,
+    ),
+    fingerprint: advised((value) =>
+      typeof value === 'string' && value !== ''
+        ? `${describeValue(value)} ignored: Node cannot imitate a browser's TLS handshake (uTLS), so tsray sends Node's own`
+        : undefined,
+    ),
+    pinnedPeerCertificateChainSha256: refused('not supported yet: tsray does not pin certificates'),
+    pinnedPeerCertSha256: refused('not supported yet: tsray does not pin certificates'),
+  })
+  .transform((tls): TlsConfig => ({
+    serverName: tls.serverName === '' ? undefined : tls.serverName,
+    alpn: tls.alpn.length === 0 ? undefined : tls.alpn,
+    allowInsecure: tls.allowInsecure,
+    certificates: tls.certificates ?? [],
+    disableSystemRoot: tls.disableSystemRoot,
+  }))
 
 const TCP_STREAM: StreamConfig = { network: 'tcp', security: 'none' }
 
+const DEFAULT_TLS: TlsConfig = {
+  serverName: undefined,
+  alpn: undefined,
+  allowInsecure: false,
+  certificates: [],
+  disableSystemRoot: false,
+}
+
 const onlyFor = (network: string): string => `used only when network is "${network}"`
 
-/** `streamSettings` of an inbound or outbound: raw TCP only, for now. */
-export const streamSettingsSchema = z
-  .object({
-    network: leaf(readTransportNetwork),
-    security: withRule(leaf(readStreamSecurity), {
-      advise: adviseUnknownWord(['', 'none', 'tls', 'xtls', 'reality'], 'a stream security', 'none'),
-    }),
-    tlsSettings: ignored('used only when security is "tls"'),
-    xtlsSettings: ignored('used only when security is "xtls"'),
-    tcpSettings: tcpSettingsSchema.optional(),
-    kcpSettings: ignored(onlyFor('kcp')),
-    wsSettings: ignored(onlyFor('ws')),
-    httpSettings: ignored(onlyFor('h2')),
-    quicSettings: ignored(onlyFor('quic')),
-    dsSettings: ignored(onlyFor('domainsocket')),
-    grpcSettings: ignored(onlyFor('grpc')),
-    gunSettings: ignored(onlyFor('gun')),
-    sockopt: z
-      .object({
-        mark: ignored('tsray does not set SO_MARK'),
-        tcpFastOpen: ignored('tsray does not set TCP Fast Open'),
-        tproxy: leaf((value: unknown): 'off' | Failure =>
-          value === undefined || value === 'off'
-            ? 'off'
-            : fail(`${describeValue(value)} is not supported yet (transparent proxying)`),
-        ),
-        acceptProxyProtocol: leaf(readOffOnly('the PROXY protocol')),
-      })
-      .optional(),
-  })
-  .transform((): StreamConfig => TCP_STREAM)
+/** Warns about the settings of a transport or security that `network` and `security` do not select. */
+function adviseUnusedStreamSettings(value: unknown): string | undefined {
+  const network = readTransportNetwork(lookupKey(value, 'network'))
+  const security = readStreamSecurity(lookupKey(value, 'security'))
+  if (network instanceof Failure || security instanceof Failure) return undefined
+  const unused = [
+    ['tcpSettings', 'tcp', network],
+    ['wsSettings', 'ws', network],
+    ['httpupgradeSettings', 'httpupgrade', network],
+  ]
+    .filter(([key, wanted, actual]) => actual !== wanted && lookupKey(value, key ?? '') !== undefined)
+    .map(([key, wanted]) => `${key} (${onlyFor(wanted ?? '')})`)
+  if (security !== 'tls' && lookupKey(value, 'tlsSettings') !== undefined) {
+    unused.push('tlsSettings (used only when security is "tls")')
+  }
+  return unused.length === 0 ? undefined : `ignored: ${unused.join(', ')}`
+}
 
-/** Top-level `transport`: defaults for every streamSettings; only its TCP part could matter. */
+/** `streamSettings` of an inbound or outbound: TCP (with optional HTTP header), WebSocket or HTTPUpgrade, each with optional TLS. */
+export const streamSettingsSchema = withRule(
+  z
+    .object({
+      network: leaf(readTransportNetwork),
+      security: withRule(leaf(readStreamSecurity), {
+        advise: adviseUnknownWord(['', 'none', 'tls', 'xtls', 'reality'], 'a stream security', 'none'),
+      }),
+      tlsSettings: tlsSettingsSchema.optional(),
+      xtlsSettings: ignored('used only when security is "xtls"'),
+      realitySettings: ignored('used only when security is "reality"'),
+      tcpSettings: tcpSettingsSchema.optional(),
+      wsSettings: wsSettingsSchema.optional(),
+      httpupgradeSettings: httpUpgradeSettingsSchema.optional(),
+      kcpSettings: ignored(onlyFor('kcp')),
+      httpSettings: ignored(onlyFor('h2')),
+      quicSettings: ignored(onlyFor('quic')),
+      dsSettings: ignored(onlyFor('domainsocket')),
+      grpcSettings: ignored(onlyFor('grpc')),
+      gunSettings: ignored(onlyFor('gun')),
+      splithttpSettings: ignored(onlyFor('splithttp')),
+      xhttpSettings: ignored(onlyFor('xhttp')),
+      sockopt: z
+        .object({
+          mark: ignored('tsray does not set SO_MARK'),
+          tcpFastOpen: ignored('tsray does not set TCP Fast Open'),
+          tproxy: leaf((value: unknown): 'off' | Failure =>
+            value === undefined || value === 'off'
+              ? 'off'
+              : fail(`${describeValue(value)} is not supported yet (transparent proxying)`),
+          ),
+          acceptProxyProtocol: leaf(readOffOnly('the PROXY protocol')),
+        })
+        .optional(),
+    })
+    .transform((stream): StreamConfig => {
+      const security: StreamSecurityConfig =
+        stream.security === 'tls'
+          ? { security: 'tls', tls: stream.tlsSettings ?? DEFAULT_TLS }
+          : { security: 'none' }
+      switch (stream.network) {
+        case 'tcp':
+          return stream.tcpSettings === undefined
+            ? { network: 'tcp', ...security }
+            : { network: 'tcp', ...security, httpHeader: stream.tcpSettings }
+        case 'ws':
+          return { network: 'ws', ...security, ws: stream.wsSettings ?? wsSettingsSchema.parse({}) }
+        case 'httpupgrade':
+          return {
+            network: 'httpupgrade',
+            ...security,
+            httpUpgrade: stream.httpupgradeSettings ?? httpUpgradeSettingsSchema.parse({}),
+          }
+      }
+    }),
+  { advise: adviseUnusedStreamSettings },
+)
+
+/**
+ * What a stream cannot do on this inbound or outbound: transports other than plain TCP carry VMess only, and
+ * a TLS server needs a certificate with its key. Paths are relative to `streamSettings`.
+ */
+export function streamProblems(
+  stream: StreamConfig,
+  options: { readonly protocol: string; readonly side: 'inbound' | 'outbound' },
+): { readonly path: JsonPath; readonly message: string }[] {
+  const problems: { path: JsonPath; message: string }[] = []
+  if (options.protocol !== 'vmess') {
+    if (stream.network !== 'tcp') {
+      problems.push({
+        path: ['network'],
+        message: `"${stream.network}" is not supported yet (supported: "tcp")`,
+      })
+    } else if (stream.httpHeader !== undefined) {
+      problems.push({
+        path: ['tcpSettings', 'header', 'type'],
+        message: '"http" is not supported yet (supported: "none")',
+      })
+    }
+    if (stream.security === 'tls') {
+      problems.push({ path: ['security'], message: '"tls" is not supported yet (supported: "none")' })
+    }
+  } else if (
+    options.side === 'inbound' &&
+    stream.tls !== undefined &&
+    !stream.tls.certificates.some((entry) => entry.usage === 'encipherment' && entry.key !== undefined)
+  ) {
+    problems.push({
+      path: ['tlsSettings', 'certificates'],
+      message:
+        'has no certificate with a key; a TLS server needs one (certificateFile and keyFile, or certificate and key)',
+    })
+  }
+  return problems
+}
+
+/** A superRefine for inboundSchema and outboundSchema that reports `streamProblems`. */
+function checkStream(side: 'inbound' | 'outbound') {
+  return (
+    entry: { readonly protocol: string; readonly streamSettings?: StreamConfig | undefined },
+    context: { addIssue(issue: { code: 'custom'; path: PropertyKey[]; message: string }): void },
+  ): void => {
+    for (const problem of streamProblems(entry.streamSettings ?? TCP_STREAM, {
+      protocol: entry.protocol,
+      side,
+    })) {
+      context.addIssue({
+        code: 'custom',
+        path: ['streamSettings', ...problem.path],
+        message: problem.message,
+      })
+    }
+  }
+}
+
+const MOVE_TO_STREAM_SETTINGS =
+  'not supported: tsray reads transport settings only from each streamSettings; move them there'
+
+/** Top-level `transport`: V2Ray's defaults for every streamSettings. tsray refuses the ones that would change a supported transport. */
 export const transportSchema = z.object({
-  tcpSettings: tcpSettingsSchema.optional(),
+  tcpSettings: z
+    .object({
+      header: z
+        .object({ type: leaf(readTcpHeaderType), request: anyValue(), response: anyValue() })
+        .optional(),
+      acceptProxyProtocol: leaf(readOffOnly('the PROXY protocol')),
+    })
+    .superRefine((tcp, context) => {
+      if (tcp.header?.type === 'http') {
+        context.addIssue({
+          code: 'custom',
+          path: ['header', 'type'],
+          message: `"http" is ${MOVE_TO_STREAM_SETTINGS}`,
+        })
+      }
+    })
+    .optional(),
+  wsSettings: refused(MOVE_TO_STREAM_SETTINGS),
+  httpupgradeSettings: refused(MOVE_TO_STREAM_SETTINGS),
   kcpSettings: ignored(onlyFor('kcp')),
-  wsSettings: ignored(onlyFor('ws')),
   httpSettings: ignored(onlyFor('h2')),
   quicSettings: ignored(onlyFor('quic')),
   dsSettings: ignored(onlyFor('domainsocket')),
@@ -1057,6 +1575,7 @@ export const inboundSchema = z
     allocate: ignored('tsray listens on one port per inbound'),
     domainOverride: ignored('tsray does not sniff traffic'),
   })
+  .superRefine(checkStream('inbound'))
   .transform((inbound): InboundCommon & { readonly protocol: InboundProtocol } => ({
     tag: inbound.tag,
     listen: inbound.listen,
@@ -1183,6 +1702,32 @@ export const inboundSettingsSchemas = {
   'dokodemo-door': dokodemoInboundSettingsSchema,
 } as const
 
+/** V2Ray's `mux.concurrency` when it is 0 or absent. */
+const DEFAULT_MUX_CONCURRENCY = 8
+/** V2Ray refuses to start with a `mux.concurrency` above this. */
+const MAX_MUX_CONCURRENCY = 1024
+
+/** `mux.concurrency` as V2Ray reads it: an int16, 0 meaning 8 and a negative value turning mux off. */
+function readMuxConcurrency(value: unknown): number | Failure {
+  if (value === undefined) return 0
+  const valid = typeof value === 'number' && Number.isInteger(value)
+  if (valid && value >= -32768 && value <= MAX_MUX_CONCURRENCY) return value
+  return fail(
+    `${describeValue(value)} is not a mux concurrency (1–${MAX_MUX_CONCURRENCY}; 0 means ${DEFAULT_MUX_CONCURRENCY}, a negative value turns mux off)`,
+  )
+}
+
+/** `outbounds[].mux` (Mux.Cool, PROTOCOL §8). */
+const muxSchema = z
+  .object({
+    enabled: leaf(optional(readBoolean, false)),
+    concurrency: leaf(readMuxConcurrency),
+  })
+  .transform((mux): MuxConfig => ({
+    enabled: mux.enabled && mux.concurrency >= 0,
+    concurrency: mux.concurrency > 0 ? mux.concurrency : DEFAULT_MUX_CONCURRENCY,
+  }))
+
 /** `outbounds[]` without its `settings`, which are read by protocol. */
 export const outboundSchema = z
   .object({
@@ -1191,19 +1736,27 @@ export const outboundSchema = z
     settings: anyValue(),
     streamSettings: streamSettingsSchema.optional(),
     sendThrough: leaf(optional(readIpAddress, undefined)),
-    mux: z
-      .object({
-        enabled: leaf(readOffOnly('Mux.Cool (mux.enabled)')),
-        concurrency: anyValue(),
-      })
-      .optional(),
+    mux: muxSchema.optional(),
     proxySettings: refused('not supported yet: tsray does not chain outbounds'),
+  })
+  .superRefine(checkStream('outbound'))
+  .superRefine((outbound, context) => {
+    // Only a VMess outbound can carry Mux.Cool; V2Ray would send freedom's sub-sessions to "v1.mux.cool".
+    if (outbound.mux?.enabled === true && outbound.protocol !== 'vmess') {
+      context.addIssue({
+        code: 'custom',
+        path: ['mux', 'enabled'],
+        message: 'Mux.Cool (mux.enabled) is not supported yet',
+      })
+    }
   })
   .transform((outbound): OutboundCommon & { readonly protocol: OutboundProtocol } => ({
     tag: outbound.tag,
     protocol: outbound.protocol,
     stream: outbound.streamSettings ?? TCP_STREAM,
     sendThrough: outbound.sendThrough,
+    // Present only when on, so outbounds without Mux.Cool read as before.
+    ...(outbound.mux?.enabled === true ? { mux: outbound.mux } : {}),
   }))
 
 const FREEDOM_STRATEGIES: Readonly<Record<string, FreedomDomainStrategy>> = {

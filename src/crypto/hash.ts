@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { crc32 as zlibCrc32 } from 'node:zlib'
+import { SHA256_EMPTY, sha256Finish } from './sha256.js'
 
 /** MD5 of the concatenated parts. */
 export function md5(...parts: Uint8Array[]): Buffer {
@@ -8,8 +9,15 @@ export function md5(...parts: Uint8Array[]): Buffer {
   return hash.digest()
 }
 
+/** Inputs up to this size are hashed in JavaScript: a node:crypto Hash object costs more than a few blocks. */
+const SHORT_SHA256_INPUT = 256
+
 /** SHA-256 of the concatenated parts. */
 export function sha256(...parts: Uint8Array[]): Buffer {
+  let length = 0
+  for (const part of parts) length += part.length
+  // Response keys hash 16 bytes per connection (PROTOCOL §6.1): one JavaScript compression.
+  if (length <= SHORT_SHA256_INPUT) return sha256Finish(SHA256_EMPTY, parts)
   const hash = createHash('sha256')
   for (const part of parts) hash.update(part)
   return hash.digest()

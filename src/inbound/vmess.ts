@@ -6,15 +6,18 @@ import { Command, Security } from '../protocol/constants.js'
 import type { LegacyAuthTable } from '../protocol/legacy-auth.js'
 import type { AuthIdReplayFilter, SessionHistory } from '../protocol/replay-filter.js'
 import { type RefusalReason, ServerHandshake } from '../protocol/server-handshake.js'
-import type { UserDirectory } from '../protocol/user-directory.js'
+import { type AuthIdMatch, UserDirectory } from '../protocol/user-directory.js'
 import type { VmessUser } from '../protocol/user.js'
-import { relay, type RelayTimeouts } from '../streams/relay.js'
+import { relay, resetStream, type RelayTimeouts } from '../streams/relay.js'
 import type { Dispatcher } from '../outbound/outbound.js'
 import { VmessServerStream } from '../streams/vmess-server-stream.js'
 import type { PeerInfo } from '../transport/transport.js'
 import type { Logger } from '../types.js'
 import { formatHostPort } from '../transport/tcp.js'
 import { closeGracefully } from './close.js'
+import { serveMux } from './mux-server.js'
+import { servePacketAddr } from './packet-addr.js'
+import { isPacketAddrDomain } from '../protocol/udp-packet.js'
 
 /** Legacy header policy: accept (V2Ray 4.34), accept and warn per connection, or refuse. */
 export type LegacyHeaderPolicy = 'accept' | 'warn' | 'refuse'
@@ -33,6 +36,23 @@ export interface VmessInboundOptions {
   readonly dispatcher: Dispatcher
   readonly logger: Logger
   readonly onAccess?: (line: AccessRecord) => void
+  /** Counters and gauges for an operator (src/observe/metrics.ts implements them with prom-client). */
+  readonly metrics?: VmessInboundMetrics
+}
+
+/** Where a VMess connection stands, for the tunnels-by-phase gauge. */
+export type VmessPhase = 'handshake' | 'draining' | 'connecting' | 'open' | 'closing'
+
+/** What a VMess inbound reports; kept to plain calls so the inbound layer does not import observe/. */
+export interface VmessInboundMetrics {
+  /** A handshake was refused, or ended before it completed; `reason` as in the access log. */
+  refused(reason: string): void
+  /** A connection entered (+1) or left (−1) `phase`. */
+  phase(phase: VmessPhase, delta: 1 | -1): void
+  /** Dialling a tunnel's target failed with `code` (ECONNREFUSED, ENOTFOUND, ETIMEDOUT …). */
+  targetFailed(code: string): void
+  /** Hands over the reader of the bytes this inbound holds in memory for its tunnels. */
+  bufferedBytes(read: () => number): void
 }
 
 /** One accepted or refused tunnel, for the access log. */
@@ -55,6 +75,45 @@ export function drainShape(users: readonly VmessUser[]): { base: number; spread:
 /** Refusals logged at most once per client IP per this period. */
 export const REFUSAL_LOG_PERIOD_MS = 60_000
 const MAX_REFUSAL_LOG_ENTRIES = 10_000
+/**
+ * Above this many users the AuthID scan runs in shards of this many (≈ 0.5 ms each), between other
+ * work, so a flood of junk against a very large user set cannot stall the event loop.
+ */
+export const AUTH_SCAN_SHARD_USERS = 2048
+/** Most AuthID scans waiting for their turn; more are refused as unknown (silently, as any refusal). */
+export const MAX_PENDING_AUTH_SCANS = 1024
+/** How long one turn of the scan scheduler may run before the event loop gets a turn. */
+const AUTH_SCAN_SLICE_MS = 2
+/** Most client IPs whose last matching shard is remembered, to try that shard first. */
+const MAX_SCAN_HINTS = 10_000
+/** Legacy table HMACs computed synchronously per accepted connection; the rest continue in slices. */
+const LEGACY_SYNC_BUDGET = 256
+/** Legacy table HMACs per slice of the background refresh (≈ 1 ms). */
+const LEGACY_SLICE_BUDGET = 384
+const AUTH_LENGTH = 16
+
+const nowSeconds = (): number => Math.floor(Date.now() / 1000)
+
+/** One AuthID being matched shard by shard. */
+interface PendingScan {
+  readonly authId: Buffer
+  readonly now: number
+  readonly ip: string
+  /** Shard tried first (the client IP's last match), then the others in order. */
+  readonly first: number
+  next: number
+  skewed: AuthIdMatch | undefined
+  cancelled: boolean
+  readonly done: (match: AuthIdMatch) => void
+}
+
+/** An accepted connection whose header opened: its socket, plaintext stream and (for TCP) target. */
+interface Tunnel {
+  readonly socket: Duplex
+  readonly stream: VmessServerStream
+  target: Duplex | undefined
+  readonly phase: (next: VmessPhase) => void
+}
 
 /**
  * The VMess server: handshake, anti-probing drain, then a tunnel per request (V2Ray's `vmess`
@@ -64,66 +123,174 @@ export class VmessInbound {
   readonly #options: VmessInboundOptions
   readonly #drain: { base: number; spread: number }
   readonly #lastRefusalLog = new Map<string, number>()
+  /** The users in shards, when there are enough of them that one scan would stall the event loop. */
+  readonly #shards: UserDirectory[] | undefined
+  readonly #scanHints = new Map<string, number>()
+  #scans: PendingScan[] = []
+  #scanning = false
+  #legacyRefreshing = false
+  readonly #tunnels = new Map<VmessServerStream, Tunnel>()
 
   constructor(options: VmessInboundOptions) {
     this.#options = options
     this.#drain = drainShape(options.users.users)
+    const users = options.users.users
+    if (users.length > AUTH_SCAN_SHARD_USERS) {
+      this.#shards = []
+      for (let i = 0; i < users.length; i += AUTH_SCAN_SHARD_USERS)
+        this.#shards.push(new UserDirectory(users.slice(i, i + AUTH_SCAN_SHARD_USERS)))
+    }
+    options.metrics?.bufferedBytes(() => this.bufferedBytes)
+    // Build the legacy table now, in slices, rather than under the first connections.
+    if (options.legacy !== undefined && options.legacyPolicy !== 'refuse') this.#refreshLegacy(options.legacy)
+  }
+
+  /** Bytes held in memory for this inbound's open tunnels: socket and stream buffers, both ways. */
+  get bufferedBytes(): number {
+    let total = 0
+    for (const tunnel of this.#tunnels.values()) {
+      total += tunnel.socket.readableLength + tunnel.socket.writableLength
+      total += tunnel.stream.readableLength + tunnel.stream.writableLength
+      if (tunnel.target !== undefined) total += tunnel.target.readableLength + tunnel.target.writableLength
+    }
+    return total
   }
 
   /** Serves one accepted stream; the transport has put an `error` listener on it. */
   accept(socket: Duplex, peer: PeerInfo): void {
     const options = this.#options
     const source = formatHostPort(peer.remoteAddress, peer.remotePort)
+    const legacy = options.legacyPolicy === 'refuse' ? undefined : options.legacy
+    if (legacy !== undefined) this.#refreshLegacy(legacy)
     const queue = new ByteQueue()
     const handshake = new ServerHandshake({
       users: options.users,
-      legacy: options.legacyPolicy === 'refuse' ? undefined : options.legacy,
+      legacy,
       authIds: options.authIds,
       sessions: options.sessions,
-      now: () => Math.floor(Date.now() / 1000),
+      now: nowSeconds,
     })
+    const phase = this.#track(socket)
+    // Drawn per connection and counted from the first byte: a header still incomplete when it is
+    // reached ends there too, so a cut-short genuine header closes where random bytes would (PROTOCOL §9).
+    const threshold = this.#drain.base + secureRandomInt(0, this.#drain.spread)
     let received = 0
-    const deadline = setTimeout(() => {
-      this.#refused(source, 'HANDSHAKE_TIMEOUT')
-      closeGracefully(socket)
-    }, options.handshakeTimeoutMs)
-    const onEnd = (): void => {
-      handshake.onEndOfInput()
-      clearTimeout(deadline)
-      closeGracefully(socket)
-    }
-    const onData = (bytes: Buffer): void => {
-      received += bytes.length
-      queue.push(bytes)
-      const step = handshake.advance(queue)
-      if (step.status === 'need-more') return
+    let draining = false
+    let accepted = false
+    let closed = false
+    let inputEnded = false
+    let match: AuthIdMatch | undefined
+    let scan: PendingScan | undefined
+    const stop = (): void => {
       socket.off('data', onData)
       socket.off('end', onEnd)
-      if (step.status === 'refused') {
-        this.#refused(source, step.reason)
-        if (step.action === 'close') {
-          clearTimeout(deadline)
-          closeGracefully(socket)
-        } else {
-          this.#drainThenClose(socket, received, deadline)
+      if (scan !== undefined) scan.cancelled = true
+    }
+    // Every ending an outsider can cause goes through here: no byte sent, a FIN, unread bytes discarded.
+    const close = (): void => {
+      closed = true
+      stop()
+      clearTimeout(deadline)
+      phase('closing')
+      closeGracefully(socket)
+    }
+    const deadline = setTimeout(() => {
+      if (!draining) this.#refused(source, 'HANDSHAKE_TIMEOUT')
+      close()
+    }, options.handshakeTimeoutMs)
+    const endOfInput = (): void => {
+      if (!draining) {
+        handshake.onEndOfInput()
+        options.metrics?.refused('HEADER_EOF')
+      }
+      close()
+    }
+    const onEnd = (): void => {
+      inputEnded = true
+      // A client may send its whole request and FIN while its AuthID is still being matched.
+      if (scan === undefined || match !== undefined) endOfInput()
+    }
+    const drain = (): void => {
+      draining = true
+      phase('draining')
+      queue.drain()
+      if (received >= threshold) close()
+    }
+    const advance = (): void => {
+      if (match === undefined && this.#shards !== undefined && queue.length >= AUTH_LENGTH) {
+        if (scan !== undefined) return
+        const started = this.#startScan(
+          Buffer.from(queue.peek(AUTH_LENGTH)),
+          peer.remoteAddress,
+          (result) => {
+            match = result
+            advance()
+            if (accepted || closed) return
+            if (inputEnded) endOfInput()
+            else socket.resume()
+          },
+        )
+        if (!('authId' in started)) match = started
+        else {
+          // Hold further bytes in the socket until the scan decides.
+          socket.pause()
+          scan = started
+          return
         }
+      }
+      const step = handshake.advance(queue, match === undefined ? undefined : { match })
+      if (step.status === 'need-more') {
+        if (received < threshold) return
+        handshake.onEndOfInput()
+        this.#refused(source, 'HEADER_INCOMPLETE')
+        close()
         return
       }
+      if (step.status === 'refused') {
+        this.#refused(source, step.reason)
+        if (step.action === 'close') close()
+        else drain()
+        return
+      }
+      stop()
+      clearTimeout(deadline)
+      accepted = true
       const header = step.header
       if (options.disableInsecureEncryption && isInsecure(header.security, header.options)) {
-        clearTimeout(deadline)
         this.#refused(source, 'INSECURE_ENCRYPTION')
+        phase('closing')
         closeGracefully(socket)
         return
       }
-      clearTimeout(deadline)
       if (step.kind === 'legacy' && options.legacyPolicy === 'warn') {
         options.logger.warn({ source, user: step.user.email }, 'client used the legacy (alterId) header')
       }
       socket.pause()
       const stream = new VmessServerStream(socket, { header, kind: step.kind, buffered: queue })
       stream.on('error', () => undefined)
+      phase('open')
+      this.#tunnels.set(stream, { socket, stream, target: undefined, phase })
+      socket.once('close', () => this.#tunnels.delete(stream))
+      // The client's EOF came while its AuthID was matched: the stream, which listens for it, missed it.
+      if (inputEnded) socket.emit('end')
       this.#serve(stream, step.user, source)
+    }
+    const onData = (bytes: Buffer): void => {
+      received += bytes.length
+      if (draining) {
+        if (received >= threshold) close()
+        return
+      }
+      queue.push(bytes)
+      if (scan !== undefined && match === undefined) {
+        // The AuthID scan is still running: the bytes wait, and the threshold still applies.
+        if (received >= threshold) {
+          this.#refused(source, 'HEADER_INCOMPLETE')
+          close()
+        }
+        return
+      }
+      advance()
     }
     socket.on('data', onData)
     socket.on('end', onEnd)
@@ -135,57 +302,66 @@ export class VmessInbound {
     const context = { inboundTag: options.tag, source, user: user.email }
     const destination = `${header.command === Command.Udp ? 'udp' : 'tcp'}:${formatHostPort(header.host, header.port)}`
     if (header.command === Command.Mux) {
-      options.onAccess?.({
-        source,
-        destination: 'mux',
-        status: 'rejected',
-        user: user.email,
-        reason: 'MUX_UNSUPPORTED',
+      // Logged under V2Ray's internal target, then once per sub-session (PROTOCOL §8).
+      options.onAccess?.({ source, destination: 'tcp:v1.mux.cool:0', status: 'accepted', user: user.email })
+      serveMux(stream, {
+        dispatcher: options.dispatcher,
+        context,
+        timeouts: options.timeouts(user),
+        logger: options.logger,
+        ...(options.onAccess !== undefined ? { onAccess: options.onAccess } : {}),
       })
-      options.logger.info({ source, user: user.email }, 'Mux.Cool (command 3) is not supported yet; closing')
-      stream.destroy()
       return
     }
     options.onAccess?.({ source, destination, status: 'accepted', user: user.email })
     if (header.command === Command.Udp) {
-      serveUdp(stream, options.dispatcher.openUdp(context), { host: header.host, port: header.port })
+      const channel = options.dispatcher.openUdp(context)
+      if (isPacketAddrDomain(header.host)) servePacketAddr(stream, channel)
+      else serveUdp(stream, channel, { host: header.host, port: header.port })
       return
     }
     stream.pause()
+    const tunnel = this.#tunnels.get(stream)
+    tunnel?.phase('connecting')
     options.dispatcher
       .dialTcp({ network: 'tcp', host: header.host, port: header.port }, context)
       .then(
         (target: Duplex) => {
-          target.on('error', () => undefined)
-          return relay(stream, target, { timeouts: options.timeouts(user) })
+          // A target that fails mid-stream (reset) is counted like one that could not be reached.
+          target.on('error', (error) => options.metrics?.targetFailed(errorCode(error)))
+          if (stream.destroyed || tunnel === undefined) {
+            // The client went away while the target was dialled.
+            resetStream(target)
+            return
+          }
+          tunnel.target = target
+          tunnel.phase('open')
+          return relay(stream, target, {
+            timeouts: options.timeouts(user),
+            abort: { client: () => resetStream(tunnel.socket) },
+          })
         },
         (error: unknown) => {
-          options.logger.info({ source, destination, err: errorCode(error) }, 'cannot reach target')
-          stream.destroy()
+          const code = errorCode(error)
+          options.metrics?.targetFailed(code)
+          options.logger.info({ source, destination, err: code }, 'cannot reach target')
+          if (tunnel === undefined) {
+            stream.destroy()
+            return
+          }
+          // Nothing was sent yet: end with a FIN and no response, never an RST.
+          tunnel.phase('closing')
+          closeGracefully(tunnel.socket)
         },
       )
       .catch(() => stream.destroy())
   }
 
-  #drainThenClose(socket: Duplex, received: number, deadline: NodeJS.Timeout): void {
-    const threshold = this.#drain.base + secureRandomInt(0, this.#drain.spread)
-    const done = (): void => {
-      clearTimeout(deadline)
-      closeGracefully(socket)
-    }
-    if (received >= threshold) {
-      done()
-      return
-    }
-    let total = received
-    socket.on('data', (bytes: Buffer) => {
-      total += bytes.length
-      if (total >= threshold) done()
-    })
-    socket.on('end', done)
-  }
-
-  #refused(source: string, reason: RefusalReason | 'HANDSHAKE_TIMEOUT' | 'INSECURE_ENCRYPTION'): void {
+  #refused(
+    source: string,
+    reason: RefusalReason | 'HANDSHAKE_TIMEOUT' | 'HEADER_INCOMPLETE' | 'INSECURE_ENCRYPTION',
+  ): void {
+    this.#options.metrics?.refused(reason)
     this.#options.onAccess?.({ source, destination: '', status: 'rejected', user: '', reason })
     const ip = source.slice(0, source.lastIndexOf(':'))
     const now = Date.now()
@@ -194,6 +370,96 @@ export class VmessInbound {
     if (this.#lastRefusalLog.size >= MAX_REFUSAL_LOG_ENTRIES) this.#lastRefusalLog.clear()
     this.#lastRefusalLog.set(ip, now)
     this.#options.logger.info({ source, reason }, 'refused VMess handshake')
+  }
+
+  /** Counts the connection in `handshake` now, in each later phase, and out when its socket closes. */
+  #track(socket: Duplex): (next: VmessPhase) => void {
+    const metrics = this.#options.metrics
+    if (metrics === undefined) return () => undefined
+    let current: VmessPhase | undefined = 'handshake'
+    metrics.phase(current, 1)
+    socket.once('close', () => {
+      if (current !== undefined) metrics.phase(current, -1)
+      current = undefined
+    })
+    return (next) => {
+      if (current === undefined || current === next) return
+      metrics.phase(current, -1)
+      metrics.phase(next, 1)
+      current = next
+    }
+  }
+
+  /**
+   * Matches an AuthID against the shards: the client IP's last matching shard at once, the rest in
+   * turns of the event loop, round-robin with other pending scans. Returns the match when the first
+   * shard decided it, else the pending scan (`done` is called unless it is cancelled).
+   */
+  #startScan(authId: Buffer, ip: string, done: (match: AuthIdMatch) => void): AuthIdMatch | PendingScan {
+    const shards = this.#shards!
+    const hint = this.#scanHints.get(ip)
+    const scan: PendingScan = {
+      authId,
+      now: nowSeconds(),
+      ip,
+      first: hint !== undefined && hint < shards.length ? hint : 0,
+      next: 0,
+      skewed: undefined,
+      cancelled: false,
+      done,
+    }
+    const result = this.#scanStep(scan)
+    if (result !== undefined) return result
+    if (this.#scans.length >= MAX_PENDING_AUTH_SCANS) {
+      this.#options.metrics?.refused('AUTH_SCAN_OVERLOAD')
+      return { status: 'unknown' }
+    }
+    this.#scans.push(scan)
+    if (!this.#scanning) {
+      this.#scanning = true
+      setImmediate(() => this.#runScans())
+    }
+    return scan
+  }
+
+  /** Tries the scan's next shard; the match once decided, undefined while shards remain. */
+  #scanStep(scan: PendingScan): AuthIdMatch | undefined {
+    const shards = this.#shards!
+    const k = scan.next++
+    const index = k === 0 ? scan.first : k - 1 < scan.first ? k - 1 : k
+    const result = shards[index]!.matchAuthId(scan.authId, scan.now)
+    if (result.status === 'found') {
+      if (this.#scanHints.size >= MAX_SCAN_HINTS) this.#scanHints.clear()
+      this.#scanHints.set(scan.ip, index)
+      return result
+    }
+    if (result.status === 'clock-skew') scan.skewed ??= result
+    if (scan.next < shards.length) return undefined
+    return scan.skewed ?? { status: 'unknown' }
+  }
+
+  #runScans(): void {
+    const until = performance.now() + AUTH_SCAN_SLICE_MS
+    while (this.#scans.length > 0 && performance.now() < until) {
+      const scan = this.#scans.shift()!
+      if (scan.cancelled) continue
+      const result = this.#scanStep(scan)
+      if (result === undefined) this.#scans.push(scan)
+      else scan.done(result)
+    }
+    if (this.#scans.length > 0) setImmediate(() => this.#runScans())
+    else this.#scanning = false
+  }
+
+  /** Keeps the legacy table current: a little at once, the rest in slices between other work. */
+  #refreshLegacy(table: LegacyAuthTable): void {
+    if (this.#legacyRefreshing || table.refresh(nowSeconds(), LEGACY_SYNC_BUDGET)) return
+    this.#legacyRefreshing = true
+    const step = (): void => {
+      if (table.refresh(nowSeconds(), LEGACY_SLICE_BUDGET)) this.#legacyRefreshing = false
+      else setImmediate(step)
+    }
+    setImmediate(step)
   }
 }
 

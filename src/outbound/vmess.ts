@@ -7,10 +7,22 @@ import { VmessClientStream } from '../streams/vmess-client-stream.js'
 import { dialTcp } from '../transport/tcp.js'
 import type { StreamDialer } from '../transport/transport.js'
 import type { Destination } from '../types.js'
+import { MuxClient } from './mux-client.js'
 import type { ConnectionContext, Outbound, PacketChannel } from './outbound.js'
 
 /** Most VMess UDP sessions one channel opens (one per destination) before it drops new destinations. */
 export const MAX_UDP_SESSIONS_PER_CHANNEL = 256
+
+/** `mux` of a VMess outbound. */
+export interface VmessMuxSettings {
+  /** Most sub-sessions at once on one connection (V2Ray `mux.concurrency`, 1–1024). */
+  readonly concurrency: number
+  /** How long a connection without sub-sessions stays open; V2Ray's 16 s when absent. */
+  readonly idleCloseMs?: number
+}
+
+// V2Ray's internal target of a Mux.Cool request; the header itself carries no address (PROTOCOL §8).
+const MUX_COOL_DESTINATION: Destination = { network: 'tcp', host: 'v1.mux.cool', port: 0 }
 
 /** The VMess server and user an outbound speaks to. */
 export interface VmessServerSettings {
@@ -27,6 +39,7 @@ export class VmessOutbound implements Outbound {
   readonly tag: string
   readonly #server: VmessServerSettings
   readonly #dial: StreamDialer
+  readonly #mux: MuxClient | undefined
 
   constructor(options: {
     tag: string
@@ -34,11 +47,21 @@ export class VmessOutbound implements Outbound {
     connectTimeoutMs: number
     /** The transport to the server (TLS, WebSocket …); plain TCP when absent. */
     dial?: StreamDialer
+    /** Mux.Cool (V2Ray `mux.enabled`): streams and UDP share Cmd 3 connections (PROTOCOL §8). */
+    mux?: VmessMuxSettings
   }) {
     this.tag = options.tag
     this.#server = options.server
     this.#dial =
       options.dial ?? ((host, port) => dialTcp(host, port, { timeoutMs: options.connectTimeoutMs }))
+    this.#mux =
+      options.mux === undefined
+        ? undefined
+        : new MuxClient({
+            concurrency: options.mux.concurrency,
+            connect: () => this.open(Command.Mux, MUX_COOL_DESTINATION),
+            ...(options.mux.idleCloseMs !== undefined ? { idleCloseMs: options.mux.idleCloseMs } : {}),
+          })
   }
 
   /** Opens a VMess connection to the server carrying `command` to `destination`. */
@@ -62,11 +85,18 @@ export class VmessOutbound implements Outbound {
   }
 
   dialTcp(destination: Destination, _context: ConnectionContext): Promise<Duplex> {
+    if (this.#mux !== undefined) return this.#mux.dialTcp(destination)
     return this.open(Command.Tcp, destination)
   }
 
   openUdp(_context: ConnectionContext): PacketChannel {
+    if (this.#mux !== undefined) return this.#mux.openUdp()
     return new VmessPacketChannel(this)
+  }
+
+  /** Closes the shared Mux.Cool connections, if any (plain connections belong to their tunnels). */
+  close(): void {
+    this.#mux?.close()
   }
 }
 

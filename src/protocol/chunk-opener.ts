@@ -54,14 +54,13 @@ export class ChunkOpener {
   #counter = 0
   #lengthCounter = 0
   #phase: PhaseValue = Phase.Length
-  /** Payload bytes of the current chunk still to come. */
+  /** Sealed payload bytes of the current chunk still to come. */
   #remaining = 0
   /** Size of the item awaited in Phase.Trailer (tag + padding) or Phase.Whole (the chunk). */
   #fixedLength = 0
   /** Padding at the end of the cfb chunk awaited in Phase.Whole. */
   #paddingLength = 0
-  #decipher: AeadDecipher | undefined
-  /** Plaintext of the current chunk, held until its tag is verified. */
+  /** Sealed payload of the current chunk as it arrived: views of the pushed buffers. */
   readonly #pending: Buffer[] = []
   #pendingLength = 0
   /** The bytes being pushed and how far they are parsed. */
@@ -96,7 +95,7 @@ export class ChunkOpener {
     return this.#ended
   }
 
-  /** Bytes received and not yet returned: part of a chunk, or a payload awaiting its tag. */
+  /** Bytes received and not yet returned: part of a chunk, or a payload awaiting its tag and padding. */
   get buffered(): number {
     return this.#queue.length + this.#pendingLength
   }
@@ -206,50 +205,49 @@ export class ChunkOpener {
     this.#phase = Phase.Payload
     this.#remaining = length - overhead
     this.#fixedLength = overhead
-    if (this.#payloadKey !== undefined) this.#decipher = this.#createDecipher(this.#payloadKey)
   }
 
   #streamPayload(payloads: Buffer[]): void {
     const input = this.#input
     const offset = this.#offset
     const take = Math.min(this.#remaining, input.length - offset)
-    const piece = input.subarray(offset, offset + take)
+    // Views, no copy: a chunk within one read is opened in place (STYLE §8).
+    this.#pending.push(input.subarray(offset, offset + take))
+    this.#pendingLength += take
     this.#offset = offset + take
     this.#remaining -= take
-    // Decrypt as bytes arrive, with no copy of a chunk split across reads (STYLE §8).
-    this.#hold(this.#decipher === undefined ? piece : this.#decipher.update(piece))
     if (this.#remaining > 0) return
     if (this.#fixedLength === 0) this.#release(payloads)
     else this.#phase = Phase.Trailer
   }
 
-  #hold(plaintext: Buffer): void {
-    if (plaintext.length === 0) return
-    this.#pending.push(plaintext)
-    this.#pendingLength += plaintext.length
-  }
-
-  /** Verifies the tag, then releases the held plaintext; the padding after the tag is dropped (PROTOCOL §7.3). */
+  /**
+   * Opens the whole sealed payload with one cipher call once its tag is here, and releases it; the
+   * padding after the tag is dropped (PROTOCOL §7.3). One call per chunk, not per read: a chunk split
+   * across reads would otherwise come out as several buffers, each a write downstream.
+   */
   #release(payloads: Buffer[]): void {
-    const decipher = this.#decipher
-    if (decipher !== undefined) {
-      this.#decipher = undefined
+    const pending = this.#pending
+    const key = this.#payloadKey
+    if (key !== undefined) {
+      const sealed = pending.length === 1 ? pending[0]! : joinInScratch(pending, this.#pendingLength)
+      const decipher = this.#createDecipher(key)
       const tag = this.#itemOffset
       decipher.setAuthTag(this.#item.subarray(tag, tag + AEAD_TAG_LENGTH))
+      const plaintext = decipher.update(sealed)
       try {
-        this.#hold(decipher.final())
+        decipher.final()
       } catch (error) {
         throw new ProtocolError('CHUNK_AUTH_FAILED', 'Cannot open chunk: tag does not match', {
           cause: error,
         })
       }
-    }
-    const pending = this.#pending
-    if (this.#packet && pending.length > 1) {
+      if (plaintext.length > 0) payloads.push(plaintext)
+    } else if (this.#packet && pending.length > 1) {
       // A datagram is returned whole (PROTOCOL §8).
       payloads.push(Buffer.concat(pending, this.#pendingLength))
     } else {
-      for (const plaintext of pending) payloads.push(plaintext)
+      for (const plaintext of pending) if (plaintext.length > 0) payloads.push(plaintext)
     }
     pending.length = 0
     this.#pendingLength = 0
@@ -269,6 +267,7 @@ export class ChunkOpener {
   }
 
   #createDecipher(key: AeadKey): AeadDecipher {
+    // Nonces follow chunk order, which is the order chunks complete in.
     this.#nonce.writeUInt16BE(this.#counter, 0)
     // Counters wrap silently at 65,536, as every core does (PROTOCOL §7.1).
     this.#counter = (this.#counter + 1) & COUNTER_MASK
@@ -296,4 +295,16 @@ export class ChunkOpener {
     }
     return value.readUInt16BE(0)
   }
+}
+
+/**
+ * A chunk's sealed payload that arrived in several reads, joined for one decipher call. The scratch
+ * is consumed at once by `update`, which copies it out, so one buffer serves every opener (STYLE §8).
+ */
+let scratch = Buffer.alloc(0)
+function joinInScratch(pieces: readonly Buffer[], length: number): Buffer {
+  if (scratch.length < length) scratch = Buffer.allocUnsafeSlow(Math.max(length, MAX_CHUNK_LENGTH))
+  let at = 0
+  for (const piece of pieces) at += piece.copy(scratch, at)
+  return scratch.subarray(0, length)
 }

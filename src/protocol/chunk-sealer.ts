@@ -25,8 +25,63 @@ import { MAX_UDP_CHUNK_LENGTH } from './constants.js'
  */
 export const STREAM_CHUNK_LENGTH = 16_384
 
+/**
+ * Whole-chunk size for TCP tunnels: one chunk per 64 KiB socket read. V2Ray and Xray read chunks of
+ * up to 65,535 bytes (PROTOCOL §7.3); measured with bench/e2e.ts, see README "Performance".
+ */
+export const TCP_CHUNK_LENGTH = 65_535
+
+/**
+ * Whole-chunk size a sing-vmess peer can read: its stream reader hands each chunk to a 16,384-byte
+ * buffer and fails with io.ErrShortBuffer when the sealed payload (tag included, padding not) is
+ * larger (sing-vmess `ReadChunkSize`, `StreamChunkReader.Read`). 2 + 16,384 + 64 reserved padding.
+ */
+export const SING_CHUNK_LENGTH = 2 + 16_384 + 64
+
+/**
+ * A free list of wire buffers, so sealing a socket write allocates nothing: `take` one for
+ * `ChunkSealer.seal`, hand the result to `write`, and `give` it back in the write's callback, once
+ * the socket is done with it. Buffers that do not fit a block are plain allocations and never kept.
+ */
+export class WireBufferPool {
+  readonly blockLength: number
+  readonly #maxFree: number
+  readonly #free: ArrayBuffer[] = []
+  readonly #own = new WeakSet<ArrayBufferLike>()
+
+  constructor(options: { blockLength: number; maxFree: number }) {
+    this.blockLength = options.blockLength
+    this.#maxFree = options.maxFree
+  }
+
+  /** A buffer of exactly `length` bytes, from the free list when it fits a block. */
+  take(length: number): Buffer {
+    if (length > this.blockLength) return Buffer.allocUnsafe(length)
+    let block = this.#free.pop()
+    if (block === undefined) {
+      block = new ArrayBuffer(this.blockLength)
+      this.#own.add(block)
+    }
+    return Buffer.from(block, 0, length)
+  }
+
+  /** Returns a buffer from `take` whose write has completed; anything else is ignored. */
+  give(buffer: Buffer): void {
+    const block = buffer.buffer
+    if (!(block instanceof ArrayBuffer) || !this.#own.has(block)) return
+    if (this.#free.length < this.#maxFree) this.#free.push(block)
+  }
+}
+
+/**
+ * The pool the VMess streams seal into: blocks fit one 64 KiB socket read sealed as TCP_CHUNK_LENGTH
+ * chunks; 16 free blocks (about 1 MiB) serve many busy tunnels, and idle ones hold none.
+ */
+export const wireBufferPool = new WireBufferPool({ blockLength: 66 * 1024, maxFree: 16 })
+
 const EMPTY = Buffer.alloc(0)
 const PADDING_MODULUS = 64
+const allocateWire = (length: number): Buffer => Buffer.allocUnsafe(length)
 const COUNTER_MASK = 0xffff
 
 /**
@@ -89,11 +144,11 @@ export class ChunkSealer {
   }
 
   /**
-   * The wire bytes for `plaintext`: as many chunks as it needs, in one buffer. A packet is one
-   * datagram, so exactly one chunk; an empty datagram is skipped (PROTOCOL §8). A raw none body
-   * returns `plaintext` itself.
+   * The wire bytes for `plaintext`: as many chunks as it needs, in one buffer from `allocate` (a
+   * `WireBufferPool`'s `take`, for instance). A packet is one datagram, so exactly one chunk; an
+   * empty datagram is skipped (PROTOCOL §8). A raw none body returns `plaintext` itself.
    */
-  seal(plaintext: Buffer): Buffer {
+  seal(plaintext: Buffer, allocate: (length: number) => Buffer = allocateWire): Buffer {
     if (this.#ended) throw new ProtocolError('BODY_ENDED', 'Cannot seal body: the end chunk was sent')
     // An empty chunk would be the end marker (PROTOCOL §7.3).
     if (plaintext.length === 0) return EMPTY
@@ -107,7 +162,7 @@ export class ChunkSealer {
     }
     // Size first (the SHAKE draws fix each chunk's padding), allocate once, write in place (STYLE §8).
     const count = Math.ceil(plaintext.length / maxPayload)
-    const out = Buffer.allocUnsafe(plaintext.length + this.#draw(count))
+    const out = allocate(plaintext.length + this.#draw(count))
     let offset = 0
     for (let i = 0, start = 0; i < count; i++, start += maxPayload) {
       offset = this.#writeChunk(

@@ -15,7 +15,7 @@ import {
   verifyRequestHeaderChecksum,
 } from './request-header.js'
 import type { HeaderKind } from './response-header.js'
-import type { UserDirectory } from './user-directory.js'
+import type { AuthIdMatch, UserDirectory } from './user-directory.js'
 import type { VmessUser } from './user.js'
 
 /** Why a handshake was refused; stable, for logs and metrics. */
@@ -91,11 +91,15 @@ export class ServerHandshake {
     if (length !== undefined && plain.length >= length - 4 - padding) this.#state.entry.tainted = true
   }
 
-  /** Consumes what it can of the header from `queue`. */
-  advance(queue: ByteQueue): HandshakeStep {
+  /**
+   * Consumes what it can of the header from `queue`. `match` is the result of matching the first 16
+   * bytes against the users, for a caller that ran that scan itself (in slices, to keep its event
+   * loop free with many users); without it the handshake scans every user at once.
+   */
+  advance(queue: ByteQueue, options?: { readonly match?: AuthIdMatch }): HandshakeStep {
     switch (this.#state.phase) {
       case 'auth':
-        return this.#readAuth(queue)
+        return this.#readAuth(queue, options?.match)
       case 'aead':
         return this.#readAead(queue, this.#state)
       case 'legacy':
@@ -110,11 +114,11 @@ export class ServerHandshake {
     return { status: 'refused', reason, action }
   }
 
-  #readAuth(queue: ByteQueue): HandshakeStep {
+  #readAuth(queue: ByteQueue, scanned: AuthIdMatch | undefined): HandshakeStep {
     if (queue.length < AUTH_LENGTH) return { status: 'need-more' }
     const now = this.#context.now()
     const auth = queue.peek(AUTH_LENGTH)
-    const match = this.#context.users.matchAuthId(auth, now)
+    const match = scanned ?? this.#context.users.matchAuthId(auth, now)
     if (match.status === 'found') {
       const authId = Buffer.from(auth)
       if (!this.#context.authIds.accept(authId, match.time, now)) return this.#refuse('AUTH_REPLAY', 'drain')

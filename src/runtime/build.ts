@@ -5,6 +5,7 @@ import { HttpInbound } from '../inbound/http.js'
 import { Socks5Inbound } from '../inbound/socks5.js'
 import { VmessInbound } from '../inbound/vmess.js'
 import { createLogs, type Logs } from '../observe/log.js'
+import type { TsrayMetrics } from '../observe/metrics.js'
 import { BlackholeOutbound } from '../outbound/blackhole.js'
 import { FreedomOutbound } from '../outbound/freedom.js'
 import type { Outbound } from '../outbound/outbound.js'
@@ -13,7 +14,7 @@ import { LegacyAuthTable } from '../protocol/legacy-auth.js'
 import { AuthIdReplayFilter, SessionHistory } from '../protocol/replay-filter.js'
 import { UserDirectory } from '../protocol/user-directory.js'
 import { createUser } from '../protocol/user.js'
-import { createTcpStreamServer } from '../transport/tcp.js'
+import { createStreamDialer, createStreamServer } from '../transport/stream-settings.js'
 import { Instance, type Listener } from './instance.js'
 import type { RelayTimeouts } from '../streams/relay.js'
 import { Router } from './router.js'
@@ -48,7 +49,9 @@ function buildOutbound(config: OutboundConfig, tag: string): Outbound {
       const user = server.users[0]!
       return new VmessOutbound({
         tag,
+        ...(config.mux?.enabled === true ? { mux: { concurrency: config.mux.concurrency } } : {}),
         connectTimeoutMs: CONNECT_TIMEOUT_MS,
+        dial: createStreamDialer(config.stream, { connectTimeoutMs: CONNECT_TIMEOUT_MS }),
         server: {
           host: server.address,
           port: server.port,
@@ -67,6 +70,7 @@ function buildInbound(
   tag: string,
   router: Router,
   logs: Logs,
+  metrics?: TsrayMetrics,
 ): Listener {
   const logger = logs.logger.child({ inbound: tag })
   const onAccess =
@@ -106,11 +110,13 @@ function buildInbound(
         sessions: new SessionHistory(),
         disableInsecureEncryption: settings.disableInsecureEncryption,
         timeouts: (user) => timeoutsOf(config, user.level),
+        ...(metrics !== undefined ? { metrics: metrics.vmessInbound(tag) } : {}),
       })
-      const server = createTcpStreamServer({
+      const server = createStreamServer(inbound.stream, {
         listen: inbound.listen,
         port: inbound.port,
         onStream: (stream, peer) => vmess.accept(stream, peer),
+        logger,
       })
       return { tag, protocol: 'vmess', listen: () => server.listen(), close: (grace) => server.close(grace) }
     }
@@ -156,7 +162,10 @@ function buildInbound(
 }
 
 /** Builds a runnable instance from a validated config: the one place that switches on protocol names. */
-export function buildInstance(config: TsrayConfig, options?: { logs?: Logs }): Instance {
+export function buildInstance(
+  config: TsrayConfig,
+  options?: { logs?: Logs; metrics?: TsrayMetrics },
+): Instance {
   const logs = options?.logs ?? createLogs(config.log)
   const outbounds = new Map<string, Outbound>()
   const ordered = config.outbounds.map((outbound, index) => {
@@ -185,7 +194,7 @@ export function buildInstance(config: TsrayConfig, options?: { logs?: Logs }): I
     domainStrategy: config.routing.domainStrategy,
   })
   const listeners = config.inbounds.map((inbound, index) =>
-    buildInbound(config, inbound, inbound.tag ?? `inbound-${index}`, router, logs),
+    buildInbound(config, inbound, inbound.tag ?? `inbound-${index}`, router, logs, options?.metrics),
   )
   return new Instance({ listeners, logs })
 }

@@ -4,9 +4,15 @@ import type { Duplex } from 'node:stream'
 export interface RelayTimeouts {
   /** Both directions open: close after this long with no bytes either way. */
   readonly connIdleMs: number
-  /** The downlink ended first: close after this long with no uplink bytes. */
+  /**
+   * The downlink ended first: close after this long with no uplink bytes, counted from the first
+   * uplink byte after the downlink ended (before it, `connIdleMs` applies).
+   */
   readonly uplinkOnlyMs: number
-  /** The uplink ended first: close after this long with no downlink bytes. */
+  /**
+   * The uplink ended first: close after this long with no downlink bytes, counted from the first
+   * downlink byte after the uplink ended, so a target may take its time to start its reply.
+   */
   readonly downlinkOnlyMs: number
 }
 
@@ -16,21 +22,49 @@ export interface RelayStats {
   downlinkBytes: number
 }
 
+/** How to abort one side when the other failed; by default an RST where the stream is a TCP socket. */
+export interface RelayAbort {
+  readonly client?: () => void
+  readonly target?: () => void
+}
+
+/** Destroys `stream` with an RST when it is a TCP socket, so the peer learns of the abort; destroy() otherwise. */
+export function resetStream(stream: Duplex): void {
+  const socket = stream as Duplex & { resetAndDestroy?: () => unknown }
+  if (!stream.destroyed && typeof socket.resetAndDestroy === 'function') {
+    try {
+      socket.resetAndDestroy()
+      return
+    } catch {
+      // Not a TCP handle (a pipe, or not connected): a plain destroy is all there is.
+    }
+  }
+  stream.destroy()
+}
+
 /**
  * Moves bytes both ways between the client side and the target side until both directions end or
  * one side fails, with back-pressure each way (pause on a full write, resume on drain), half-close
- * passed on, and V2Ray's idle timers. Resolves when both sides are closed.
+ * passed on, and V2Ray's idle timers. A side that fails or goes away without ending cleanly aborts
+ * the other (RST), so a cut-short transfer never looks complete. Resolves when both sides are closed.
  */
 export function relay(
   client: Duplex,
   target: Duplex,
-  options: { timeouts: RelayTimeouts; onStats?: (stats: RelayStats) => void },
+  options: { timeouts: RelayTimeouts; onStats?: (stats: RelayStats) => void; abort?: RelayAbort },
 ): Promise<RelayStats> {
   const stats: RelayStats = { uplinkBytes: 0, downlinkBytes: 0 }
+  const timeouts = options.timeouts
   let lastActivity = Date.now()
-  let idleLimit = options.timeouts.connIdleMs
+  let idleLimit = timeouts.connIdleMs
   let uplinkDone = false
   let downlinkDone = false
+  /** After a half-close: the limit to apply from the first byte the remaining direction carries. */
+  let armOnUplink: number | undefined
+  let armOnDownlink: number | undefined
+  let idledOut = false
+  /** Directions whose destination is full: bytes are waiting to move, so they are not idle. */
+  let stalled = 0
 
   return new Promise((resolve) => {
     let closed = 0
@@ -42,17 +76,20 @@ export function relay(
       options.onStats?.(stats)
       resolve(stats)
     }
-    const teardown = (): void => {
-      client.destroy()
-      target.destroy()
-    }
+    const abortClient = (): void => (options.abort?.client ?? (() => resetStream(client)))()
+    const abortTarget = (): void => (options.abort?.target ?? (() => resetStream(target)))()
     const checkIdle = (): void => {
       const idle = Date.now() - lastActivity
-      if (idle >= idleLimit) {
-        teardown()
+      // A reader slower than the target is back-pressure, not idleness: the half-close limits do not
+      // cut it; only connIdle without a single byte moving does.
+      const limit = stalled > 0 ? Math.max(idleLimit, timeouts.connIdleMs) : idleLimit
+      if (idle >= limit) {
+        idledOut = true
+        client.destroy()
+        target.destroy()
         return
       }
-      timer = setTimeout(checkIdle, idleLimit - idle)
+      timer = setTimeout(checkIdle, Math.min(limit - idle, idleLimit))
     }
     timer = setTimeout(checkIdle, idleLimit)
     const shorten = (limit: number): void => {
@@ -62,13 +99,24 @@ export function relay(
       timer = setTimeout(checkIdle, idleLimit)
     }
 
-    const pump = (from: Duplex, to: Duplex, count: (n: number) => void, onEnd: () => void): void => {
+    const pump = (from: Duplex, to: Duplex, onBytes: (n: number) => void, onEnd: () => void): void => {
+      let waiting = false
       from.on('data', (chunk: Buffer) => {
         lastActivity = Date.now()
-        count(chunk.length)
-        if (!to.write(chunk)) from.pause()
+        onBytes(chunk.length)
+        if (!to.write(chunk)) {
+          from.pause()
+          if (!waiting) stalled++
+          waiting = true
+        }
       })
-      to.on('drain', () => from.resume())
+      to.on('drain', () => {
+        // Bytes left our buffers: a slow reader is slow, not idle.
+        lastActivity = Date.now()
+        if (waiting) stalled--
+        waiting = false
+        from.resume()
+      })
       from.on('end', () => {
         to.end()
         onEnd()
@@ -79,31 +127,59 @@ export function relay(
     pump(
       client,
       target,
-      (n) => (stats.uplinkBytes += n),
+      (n) => {
+        stats.uplinkBytes += n
+        if (armOnUplink !== undefined) shorten(armOnUplink)
+        armOnUplink = undefined
+      },
       () => {
         uplinkDone = true
+        armOnUplink = undefined
         // Both ended: the sides close once their writes flush; the timer stays as a backstop.
-        shorten(downlinkDone ? options.timeouts.uplinkOnlyMs : options.timeouts.downlinkOnlyMs)
+        if (downlinkDone) shorten(timeouts.uplinkOnlyMs)
+        else armOnDownlink = timeouts.downlinkOnlyMs
       },
     )
     pump(
       target,
       client,
-      (n) => (stats.downlinkBytes += n),
+      (n) => {
+        stats.downlinkBytes += n
+        if (armOnDownlink !== undefined) shorten(armOnDownlink)
+        armOnDownlink = undefined
+      },
       () => {
         downlinkDone = true
-        shorten(uplinkDone ? options.timeouts.downlinkOnlyMs : options.timeouts.uplinkOnlyMs)
+        armOnDownlink = undefined
+        if (uplinkDone) shorten(timeouts.downlinkOnlyMs)
+        else armOnUplink = timeouts.uplinkOnlyMs
       },
     )
-    client.on('error', teardown)
-    target.on('error', teardown)
+    client.on('error', () => {
+      abortTarget()
+      client.destroy()
+    })
+    target.on('error', () => {
+      abortClient()
+      target.destroy()
+    })
+    // A side that closes before its end was passed on went away mid-transfer: abort the other.
     client.on('close', () => {
-      if (!target.writableEnded) target.destroy()
+      if (!target.writableEnded && !idledOut) abortTarget()
       finish()
     })
     target.on('close', () => {
-      if (!client.writableEnded) client.destroy()
+      if (!client.writableEnded && !idledOut) abortClient()
       finish()
     })
+    // A side already closed before the relay started ('close' was emitted): abort the other.
+    if (client.closed) {
+      abortTarget()
+      finish()
+    }
+    if (target.closed) {
+      abortClient()
+      finish()
+    }
   })
 }

@@ -2,7 +2,7 @@ import { Duplex } from 'node:stream'
 import { ProtocolError } from '../errors.js'
 import { ByteQueue } from '../protocol/byte-queue.js'
 import { ChunkOpener } from '../protocol/chunk-opener.js'
-import { ChunkSealer } from '../protocol/chunk-sealer.js'
+import { ChunkSealer, TCP_CHUNK_LENGTH, wireBufferPool } from '../protocol/chunk-sealer.js'
 import type { ClientRequest } from '../protocol/client-request.js'
 import { Security } from '../protocol/constants.js'
 import { ResponseHeaderParser } from '../protocol/response-header.js'
@@ -10,6 +10,15 @@ import { requestBodyParams, responseBodyParams, transferOf } from '../protocol/s
 
 /** How long the header waits for first data so both leave in one write, as V2Ray waits (PROTOCOL §2). */
 export const FIRST_DATA_WAIT_MS = 100
+
+/** Options of a VMess stream's writer. */
+export interface VmessStreamOptions {
+  /**
+   * Whole-chunk limit of the TCP body this side writes: TCP_CHUNK_LENGTH (65,535) by default, which
+   * V2Ray and Xray read; SING_CHUNK_LENGTH for a sing-box peer (PROTOCOL §7.3). UDP keeps 2,048.
+   */
+  readonly maxChunkLength?: number
+}
 
 /**
  * The client's VMess connection as a Duplex of plaintext: writes become the request (the header
@@ -24,13 +33,19 @@ export class VmessClientStream extends Duplex {
   #opener: ChunkOpener | undefined
   #headerSent = false
   #headerTimer: NodeJS.Timeout | undefined
+  /** Pool buffers handed to socket writes, in write order; each write's callback gives one back. */
+  readonly #inFlight: Buffer[] = []
+  readonly #onWireWritten = (): void => wireBufferPool.give(this.#inFlight.shift()!)
 
-  constructor(socket: Duplex, request: ClientRequest) {
+  constructor(socket: Duplex, request: ClientRequest, options: VmessStreamOptions = {}) {
     const packet = transferOf(request.header) === 'packet'
     super({ allowHalfOpen: true, objectMode: packet })
     this.#socket = socket
     this.#request = request
-    this.#sealer = new ChunkSealer(requestBodyParams(request.header))
+    this.#sealer = new ChunkSealer(
+      requestBodyParams(request.header),
+      packet ? {} : { maxChunkLength: options.maxChunkLength ?? TCP_CHUNK_LENGTH },
+    )
     this.#responseParser = new ResponseHeaderParser(request.kind, request.responseKeys)
     socket.on('data', (bytes: Buffer) => this.#receive(bytes))
     socket.on('end', () => this.#finishReading())
@@ -97,13 +112,21 @@ export class VmessClientStream extends Duplex {
     let wire: Buffer
     try {
       const header = this.#takeHeader()
-      const sealed = this.#sealer.seal(chunk)
-      wire = header === undefined ? sealed : Buffer.concat([header, sealed])
+      wire =
+        header === undefined
+          ? this.#sealer.seal(chunk, takeWire)
+          : Buffer.concat([header, this.#sealer.seal(chunk)])
     } catch (error) {
       callback(error as Error)
       return
     }
-    if (wire.length === 0 || this.#socket.write(wire)) callback()
+    if (wire.length === 0) {
+      callback()
+      return
+    }
+    // One socket write per input write (STYLE §8); the pool buffer returns when the write completes.
+    this.#inFlight.push(wire)
+    if (this.#socket.write(wire, this.#onWireWritten)) callback()
     else this.#socket.once('drain', () => callback())
   }
 
@@ -120,3 +143,5 @@ export class VmessClientStream extends Duplex {
     callback(error)
   }
 }
+
+const takeWire = (length: number): Buffer => wireBufferPool.take(length)

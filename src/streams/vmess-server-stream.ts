@@ -1,7 +1,7 @@
 import { Duplex } from 'node:stream'
 import { ByteQueue } from '../protocol/byte-queue.js'
 import { ChunkOpener } from '../protocol/chunk-opener.js'
-import { ChunkSealer } from '../protocol/chunk-sealer.js'
+import { ChunkSealer, TCP_CHUNK_LENGTH, wireBufferPool } from '../protocol/chunk-sealer.js'
 import { Security } from '../protocol/constants.js'
 import type { RequestHeader } from '../protocol/request-header.js'
 import {
@@ -23,15 +23,29 @@ export class VmessServerStream extends Duplex {
   readonly #kind: HeaderKind
   readonly #opener: ChunkOpener
   #sealer: ChunkSealer | undefined
+  readonly #maxChunkLength: number | undefined
   #onData = (bytes: Buffer): void => this.#receive(bytes)
   #onEnd = (): void => this.#finishReading()
+  /** Pool buffers handed to socket writes, in write order; each write's callback gives one back. */
+  readonly #inFlight: Buffer[] = []
+  readonly #onWireWritten = (): void => wireBufferPool.give(this.#inFlight.shift()!)
 
-  constructor(socket: Duplex, options: { header: RequestHeader; kind: HeaderKind; buffered: ByteQueue }) {
+  constructor(
+    socket: Duplex,
+    options: {
+      header: RequestHeader
+      kind: HeaderKind
+      buffered: ByteQueue
+      /** Whole-chunk limit of the response body over TCP: TCP_CHUNK_LENGTH by default (see VmessStreamOptions). */
+      maxChunkLength?: number
+    },
+  ) {
     const packet = transferOf(options.header) === 'packet'
     super({ allowHalfOpen: true, objectMode: packet })
     this.header = options.header
     this.#socket = socket
     this.#kind = options.kind
+    this.#maxChunkLength = packet ? undefined : (options.maxChunkLength ?? TCP_CHUNK_LENGTH)
     this.#opener = new ChunkOpener(requestBodyParams(options.header))
     socket.on('data', this.#onData)
     socket.on('end', this.#onEnd)
@@ -69,13 +83,14 @@ export class VmessServerStream extends Duplex {
   #responseStart(): Buffer {
     const header = { responseV: this.header.responseV, options: 0, command: 0, commandBytes: Buffer.alloc(0) }
     const keys = deriveResponseKeys(this.#kind, this.header.bodyKey, this.header.bodyIv)
+    const sealerOptions = this.#maxChunkLength === undefined ? {} : { maxChunkLength: this.#maxChunkLength }
     if (this.#kind === 'legacy') {
       const { wire, cipher } = encodeLegacyResponseHeader(header, keys)
       const continueCfb = this.header.security === Security.Aes128Cfb ? cipher : undefined
-      this.#sealer = new ChunkSealer(responseBodyParams(this.header, this.#kind, continueCfb))
+      this.#sealer = new ChunkSealer(responseBodyParams(this.header, this.#kind, continueCfb), sealerOptions)
       return wire
     }
-    this.#sealer = new ChunkSealer(responseBodyParams(this.header, this.#kind))
+    this.#sealer = new ChunkSealer(responseBodyParams(this.header, this.#kind), sealerOptions)
     return encodeAeadResponseHeader(header, keys)
   }
 
@@ -83,13 +98,21 @@ export class VmessServerStream extends Duplex {
     let wire: Buffer
     try {
       const start = this.#sealer === undefined ? this.#responseStart() : undefined
-      const sealed = this.#sealer!.seal(chunk)
-      wire = start === undefined ? sealed : Buffer.concat([start, sealed])
+      wire =
+        start === undefined
+          ? this.#sealer!.seal(chunk, takeWire)
+          : Buffer.concat([start, this.#sealer!.seal(chunk)])
     } catch (error) {
       callback(error as Error)
       return
     }
-    if (wire.length === 0 || this.#socket.write(wire)) callback()
+    if (wire.length === 0) {
+      callback()
+      return
+    }
+    // One socket write per input write (STYLE §8); the pool buffer returns when the write completes.
+    this.#inFlight.push(wire)
+    if (this.#socket.write(wire, this.#onWireWritten)) callback()
     else this.#socket.once('drain', () => callback())
   }
 
@@ -105,3 +128,5 @@ export class VmessServerStream extends Duplex {
     callback(error)
   }
 }
+
+const takeWire = (length: number): Buffer => wireBufferPool.take(length)

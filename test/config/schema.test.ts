@@ -152,7 +152,7 @@ test('log section: levels, console default inside a log section, "none", files',
   assert.deepEqual(read(logSchema, { access: 3 }, ['log']).errors, ['log.access: 3 is not a string'])
 })
 
-test('streamSettings accepts raw TCP and refuses other transports and TLS as not supported yet', () => {
+test('streamSettings reads raw TCP as plain TCP; other transports are in stream-settings.test.ts', () => {
   const ok = read(streamSettingsSchema, {
     network: 'TCP',
     security: 'none',
@@ -162,23 +162,8 @@ test('streamSettings accepts raw TCP and refuses other transports and TLS as not
   assert.deepEqual(ok.data, { network: 'tcp', security: 'none' })
   assert.deepEqual(ok.errors, [])
   const path = ['inbounds', 0, 'streamSettings']
-  assert.deepEqual(read(streamSettingsSchema, { network: 'ws' }, path).errors, [
-    'inbounds[0].streamSettings.network: "ws" is not supported yet (supported: "tcp")',
-  ])
-  assert.deepEqual(read(streamSettingsSchema, { network: 'carrier-pigeon' }, path).errors, [
-    'inbounds[0].streamSettings.network: "carrier-pigeon" is not a V2Ray transport (supported: "tcp")',
-  ])
-  assert.deepEqual(read(streamSettingsSchema, { security: 'tls', tlsSettings: {} }, path).errors, [
-    'inbounds[0].streamSettings.security: "tls" is not supported yet (supported: "none")',
-  ])
-  assert.deepEqual(read(streamSettingsSchema, { tcpSettings: { header: { type: 'http' } } }, path).errors, [
-    'inbounds[0].streamSettings.tcpSettings.header.type: "http" is not supported yet (supported: "none")',
-  ])
   assert.deepEqual(read(streamSettingsSchema, { tcpSettings: { acceptProxyProtocol: true } }, path).errors, [
     'inbounds[0].streamSettings.tcpSettings.acceptProxyProtocol: the PROXY protocol is not supported yet',
-  ])
-  assert.deepEqual(read(streamSettingsSchema, { wsSettings: { path: '/' } }, path).warnings, [
-    'inbounds[0].streamSettings.wsSettings: ignored: used only when network is "ws"',
   ])
 })
 

@@ -164,15 +164,6 @@ test('a replayed AEAD header is drained like junk; refusals reach the access log
   assert.equal((refusals[0]!.obj as { reason: string }).reason, 'AUTH_UNKNOWN')
 })
 
-test('Mux.Cool (command 3) is refused with a clean close', async () => {
-  const reaction = await react(await connectTcp(port), requestWire(Command.Mux, 'aes-128-gcm'), {
-    finish: false,
-  })
-  assert.equal(reaction.bytes, 0)
-  assert.equal(reaction.ended, true)
-  assert.equal(reaction.reset, false)
-})
-
 test('disableInsecureEncryption refuses none and still serves aes-128-gcm', async () => {
   const refused = await react(await connectTcp(strictPort), requestWire(Command.Tcp, 'none'), {
     finish: false,

@@ -1,0 +1,25 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { fuzz } from './harness.js'
+import { FUZZ_SEED, fuzzInputs } from './fuzz-options.js'
+import { FUZZ_TARGETS } from './targets.js'
+
+// Header parsers: AEAD (on the wire and behind the seal), legacy (on the wire and behind the CFB), response.
+for (const name of [
+  'aead-header',
+  'aead-header-sealed',
+  'legacy-header',
+  'legacy-header-plain',
+  'response-header',
+]) {
+  const target = FUZZ_TARGETS.find((t) => t.name === name)!
+  const inputs = fuzzInputs(name)
+  test(`fuzz ${name}: ${inputs} inputs (seed ${FUZZ_SEED}), no crash, only TsrayError, ≤ 1 ms and ≤ 66 KiB each`, () => {
+    const report = fuzz(target, { inputs, seed: FUZZ_SEED })
+    assert.deepEqual(
+      report.failures.map((f) => `${f.problem} (saved as ${f.file ?? 'not saved'})`),
+      [],
+    )
+    assert.equal(report.inputs, inputs)
+  })
+}
