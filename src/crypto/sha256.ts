@@ -59,12 +59,9 @@ export function sha256Finish(state: Sha256State, parts: readonly Uint8Array[]): 
   let total = state.length
   for (const part of parts) {
     total += part.length
-    let at = 0
-    while (at < part.length) {
-      const take = Math.min(SHA256_BLOCK_LENGTH - filled, part.length - at)
-      block.set(part.subarray(at, at + take), filled)
-      filled += take
-      at += take
+    // Byte by byte: the parts are short (keys, digests), and a subarray per copy costs more.
+    for (let at = 0; at < part.length; at++) {
+      block[filled++] = part[at]!
       if (filled === SHA256_BLOCK_LENGTH) {
         compress(h, block, 0)
         filled = 0

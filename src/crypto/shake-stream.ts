@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 
-const FIRST_BLOCK_BYTES = 256
+/** 16 chunks' draws (two values each with padding); a tunnel's whole life for short ones. */
+const FIRST_BLOCK_BYTES = 64
 const MAX_BLOCK_BYTES = 1 << 20
 
 /**
@@ -15,7 +16,9 @@ export class ShakeStream {
   #produced = 0
 
   constructor(seed: Uint8Array) {
-    this.#seed = Buffer.from(seed)
+    // Its own small allocation: a slice of Node's shared pool would pin an 8 KiB slab per stream.
+    this.#seed = Buffer.allocUnsafeSlow(seed.length)
+    this.#seed.set(seed)
     this.#block = this.#generate(FIRST_BLOCK_BYTES)
   }
 

@@ -32,7 +32,10 @@ export type FramingKind = 'raw' | 'bare' | 'generic'
 /** How a chunk's payload is sealed (PROTOCOL §7.3). */
 export type Sealing = 'aead' | 'fnv' | 'plain'
 
-/** An AEAD key plus the 12-byte nonce template: BE16(counter) is written over its first 2 bytes (§7.1). */
+/**
+ * An AEAD key plus the 12-byte nonce template: BE16(counter) is written over its first 2 bytes
+ * (§7.1). Each framing has its own copy, which its sealer or opener uses as its working nonce.
+ */
 export interface AeadKey {
   readonly algorithm: AeadAlgorithm
   readonly key: Buffer
@@ -109,8 +112,26 @@ const NONCE_LENGTH = 12
 
 function aeadKey(algorithm: AeadAlgorithm, key16: Buffer, iv: Buffer): AeadKey {
   // ChaCha20 needs 32 bytes: MD5(k) ‖ MD5(MD5(k)) (PROTOCOL §7.1).
-  const key = algorithm === 'chacha20-poly1305' ? expandChachaKey(key16) : Buffer.from(key16)
-  return { algorithm, key, iv: Buffer.from(iv.subarray(0, NONCE_LENGTH)) }
+  const key = algorithm === 'chacha20-poly1305' ? expandChachaKey(key16) : key16
+  const [ownKey, ownIv] = ownCopies(key, iv.subarray(0, NONCE_LENGTH))
+  return { algorithm, key: ownKey!, iv: ownIv! }
+}
+
+/**
+ * Copies of small values a tunnel keeps for its lifetime, in one allocation of their own. Slices of
+ * Node's shared 8 KiB Buffer pool would each keep a whole pool slab alive for as long as the tunnel
+ * lives: measured ~5 KiB of RSS per idle tunnel before.
+ */
+function ownCopies(...values: readonly Uint8Array[]): Buffer[] {
+  let total = 0
+  for (const value of values) total += value.length
+  const store = Buffer.allocUnsafeSlow(total)
+  let at = 0
+  return values.map((value) => {
+    store.set(value, at)
+    at += value.length
+    return store.subarray(at - value.length, at)
+  })
 }
 
 /** Resolves PROTOCOL §7.2's table for one direction; throws ProtocolError for a body no peer can frame. */
@@ -164,7 +185,7 @@ export function resolveBodyFraming(params: BodyParams): BodyFraming {
       authLength && row.algorithm !== undefined
         ? aeadKey(row.algorithm, kdf16(params.requestKey, AUTH_LENGTH_LABEL), params.requestIv)
         : undefined,
-    shakeSeed: padding || masking ? Buffer.from(params.iv) : undefined,
+    shakeSeed: padding || masking ? ownCopies(params.iv)[0] : undefined,
   }
 }
 

@@ -86,13 +86,19 @@ export class ChunkOpener {
     this.#cfb = framing.cfb ? bodyCfb(params, 'open') : undefined
     this.#payloadKey = framing.payloadKey
     this.#lengthKey = framing.lengthKey
-    this.#nonce = Buffer.from(framing.payloadKey?.iv ?? EMPTY)
-    this.#lengthNonce = Buffer.from(framing.lengthKey?.iv ?? EMPTY)
+    // The framing's own nonce templates, written in place per chunk.
+    this.#nonce = framing.payloadKey?.iv ?? EMPTY
+    this.#lengthNonce = framing.lengthKey?.iv ?? EMPTY
   }
 
   /** True once the end-of-stream chunk was read; later bytes are ignored (PROTOCOL §7.7). */
   get ended(): boolean {
     return this.#ended
+  }
+
+  /** True when no chunk is partly received, so a transport close here is a clean end (PROTOCOL §7.7). */
+  get atChunkBoundary(): boolean {
+    return this.#framing.kind === 'raw' || (this.#phase === Phase.Length && this.#queue.length === 0)
   }
 
   /** Bytes received and not yet returned: part of a chunk, or a payload awaiting its tag and padding. */

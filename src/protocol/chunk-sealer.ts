@@ -82,6 +82,12 @@ export const wireBufferPool = new WireBufferPool({ blockLength: 66 * 1024, maxFr
 const EMPTY = Buffer.alloc(0)
 const PADDING_MODULUS = 64
 const allocateWire = (length: number): Buffer => Buffer.allocUnsafe(length)
+/**
+ * Scratch shared by every sealer, consumed within one `seal` or `end` call (STYLE §8): the SHAKE
+ * draws of the current write (padding length, length mask per chunk) and a plaintext length field.
+ */
+let draws = new Uint16Array(64)
+const lengthPlain = Buffer.alloc(2)
 const COUNTER_MASK = 0xffff
 
 /**
@@ -112,12 +118,9 @@ export class ChunkSealer {
   readonly #cfb: Cipher | Decipher | undefined
   readonly #payloadKey: AeadKey | undefined
   readonly #lengthKey: AeadKey | undefined
-  // Scratch for values consumed at once by createCipheriv (STYLE §8).
+  // The framing's own nonce templates, written in place per chunk and consumed at once by createCipheriv.
   readonly #nonce: Buffer
   readonly #lengthNonce: Buffer
-  readonly #lengthPlain = Buffer.alloc(2)
-  /** Per chunk of the current write: padding length and length mask (scratch, STYLE §8). */
-  #draws = new Uint16Array(64)
   #counter = 0
   #lengthCounter = 0
   #ended = false
@@ -139,8 +142,8 @@ export class ChunkSealer {
     this.#cfb = framing.cfb ? bodyCfb(params, 'seal') : undefined
     this.#payloadKey = framing.payloadKey
     this.#lengthKey = framing.lengthKey
-    this.#nonce = Buffer.from(framing.payloadKey?.iv ?? EMPTY)
-    this.#lengthNonce = Buffer.from(framing.lengthKey?.iv ?? EMPTY)
+    this.#nonce = framing.payloadKey?.iv ?? EMPTY
+    this.#lengthNonce = framing.lengthKey?.iv ?? EMPTY
   }
 
   /**
@@ -193,14 +196,13 @@ export class ChunkSealer {
   }
 
   /**
-   * Draws the SHAKE values of the next `count` chunks into #draws, in the order of PROTOCOL §7.3
+   * Draws the SHAKE values of the next `count` chunks into `draws`, in the order of PROTOCOL §7.3
    * (padding length, then mask, per chunk), and returns the bytes they add around the payloads.
    */
   #draw(count: number): number {
     const framing = this.#framing
     const shake = this.#shake
-    if (this.#draws.length < 2 * count) this.#draws = new Uint16Array(2 * count)
-    const draws = this.#draws
+    if (draws.length < 2 * count) draws = new Uint16Array(2 * count)
     let padding = 0
     for (let i = 0; i < count; i++) {
       const p = framing.padding && shake !== undefined ? shake.nextUint16() % PADDING_MODULUS : 0
@@ -221,10 +223,10 @@ export class ChunkSealer {
   ): number {
     const framing = this.#framing
     const payloadLength = end - start
-    const padding = this.#draws[2 * index] ?? 0
+    const padding = draws[2 * index] ?? 0
     let at = offset
     if (this.#lengthKey === undefined) {
-      const mask = this.#draws[2 * index + 1] ?? 0
+      const mask = draws[2 * index + 1] ?? 0
       out.writeUInt16BE((payloadLength + framing.tagLength + padding) ^ mask, at)
       at += 2
     } else {
@@ -266,11 +268,11 @@ export class ChunkSealer {
 
   #sealLength(key: AeadKey, out: Buffer, at: number, value: number): number {
     // The stored value is L − 16 = n + p, sealed with the request key and IV (PROTOCOL §7.6).
-    this.#lengthPlain.writeUInt16BE(value, 0)
+    lengthPlain.writeUInt16BE(value, 0)
     this.#lengthNonce.writeUInt16BE(this.#lengthCounter, 0)
     this.#lengthCounter = (this.#lengthCounter + 1) & COUNTER_MASK
     const cipher = createAeadCipher(key.algorithm, key.key, this.#lengthNonce)
-    out.set(cipher.update(this.#lengthPlain), at)
+    out.set(cipher.update(lengthPlain), at)
     cipher.final()
     out.set(cipher.getAuthTag(), at + 2)
     return at + 2 + AEAD_TAG_LENGTH

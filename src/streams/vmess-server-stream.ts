@@ -1,3 +1,4 @@
+import { ProtocolError } from '../errors.js'
 import { Duplex } from 'node:stream'
 import { ByteQueue } from '../protocol/byte-queue.js'
 import { ChunkOpener } from '../protocol/chunk-opener.js'
@@ -25,10 +26,20 @@ export class VmessServerStream extends Duplex {
   #sealer: ChunkSealer | undefined
   readonly #maxChunkLength: number | undefined
   #onData = (bytes: Buffer): void => this.#receive(bytes)
-  #onEnd = (): void => this.#finishReading()
+  // A close inside a chunk is a truncated body, not an end: fail the tunnel so nothing answers it.
+  #onEnd = (): void => {
+    if (this.#opener.atChunkBoundary) this.#finishReading()
+    else
+      this.destroy(
+        new ProtocolError('CHUNK_TRUNCATED', 'Cannot end the request body: the client closed inside a chunk'),
+      )
+  }
   /** Pool buffers handed to socket writes, in write order; each write's callback gives one back. */
   readonly #inFlight: Buffer[] = []
-  readonly #onWireWritten = (): void => wireBufferPool.give(this.#inFlight.shift()!)
+  readonly #onWireWritten = (): void => {
+    const wire = this.#inFlight.shift()
+    if (wire !== undefined) wireBufferPool.give(wire)
+  }
 
   constructor(
     socket: Duplex,
@@ -42,7 +53,7 @@ export class VmessServerStream extends Duplex {
   ) {
     const packet = transferOf(options.header) === 'packet'
     super({ allowHalfOpen: true, objectMode: packet })
-    this.header = options.header
+    this.header = ownHeader(options.header)
     this.#socket = socket
     this.#kind = options.kind
     this.#maxChunkLength = packet ? undefined : (options.maxChunkLength ?? TCP_CHUNK_LENGTH)
@@ -106,6 +117,30 @@ export class VmessServerStream extends Duplex {
       callback(error as Error)
       return
     }
+    this.#send(wire, callback)
+  }
+
+  /** What queued while the socket was busy leaves as one write (STYLE §8): one chunk, or a datagram each. */
+  override _writev(
+    chunks: { chunk: Buffer; encoding: BufferEncoding }[],
+    callback: (error?: Error | null) => void,
+  ): void {
+    let wire: Buffer
+    try {
+      const start = this.#sealer === undefined ? this.#responseStart() : undefined
+      const sealer = this.#sealer!
+      const sealed = this.writableObjectMode
+        ? Buffer.concat(chunks.map(({ chunk }) => sealer.seal(chunk)))
+        : sealer.seal(Buffer.concat(chunks.map(({ chunk }) => chunk)))
+      wire = start === undefined ? sealed : Buffer.concat([start, sealed])
+    } catch (error) {
+      callback(error as Error)
+      return
+    }
+    this.#send(wire, callback)
+  }
+
+  #send(wire: Buffer, callback: (error?: Error | null) => void): void {
     if (wire.length === 0) {
       callback()
       return
@@ -130,3 +165,19 @@ export class VmessServerStream extends Duplex {
 }
 
 const takeWire = (length: number): Buffer => wireBufferPool.take(length)
+
+/**
+ * The header with its buffers copied into one allocation of its own: the parser's are slices of
+ * Node's shared 8 KiB pool, and a tunnel holding them would keep whole pool slabs alive for its
+ * lifetime (measured ~4.5 KiB of RSS per idle tunnel).
+ */
+function ownHeader(header: RequestHeader): RequestHeader {
+  const store = Buffer.allocUnsafeSlow(header.bodyIv.length + header.bodyKey.length + header.padding.length)
+  const bodyIv = store.subarray(0, header.bodyIv.length)
+  const bodyKey = store.subarray(bodyIv.length, bodyIv.length + header.bodyKey.length)
+  const padding = store.subarray(bodyIv.length + bodyKey.length)
+  bodyIv.set(header.bodyIv)
+  bodyKey.set(header.bodyKey)
+  padding.set(header.padding)
+  return { ...header, bodyIv, bodyKey, padding }
+}

@@ -14,8 +14,12 @@ for (const name of [
 ]) {
   const target = FUZZ_TARGETS.find((t) => t.name === name)!
   const inputs = fuzzInputs(name)
-  test(`fuzz ${name}: ${inputs} inputs (seed ${FUZZ_SEED}), no crash, only TsrayError, ≤ 1 ms and ≤ 66 KiB each`, () => {
+  test(`fuzz ${name}: ${inputs} inputs (seed ${FUZZ_SEED}), no crash, only TsrayError, ≤ 1 ms and ≤ 66 KiB each`, (t) => {
     const report = fuzz(target, { inputs, seed: FUZZ_SEED })
+    t.diagnostic(
+      `${report.inputs} inputs in ${(report.ms / 1000).toFixed(1)} s; slowest ${report.slowestMs.toFixed(2)} ms, ` +
+        `largest allocation ${report.largestAllocation} B beyond the input`,
+    )
     assert.deepEqual(
       report.failures.map((f) => `${f.problem} (saved as ${f.file ?? 'not saved'})`),
       [],

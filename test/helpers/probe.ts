@@ -53,6 +53,10 @@ export function probe(port: number, input: Buffer, options: ProbeOptions): Promi
     trickle === undefined ? 0 : Math.ceil((input.length - trickle.head) / trickle.size) * trickle.intervalMs
   const waitMs = options.deadlineMs + Math.max(2_000, options.deadlineMs) + trickleMs
   return new Promise((resolve, reject) => {
+    // Taken before the connect: the server's deadline starts at its accept, which comes after this
+    // (and may come well before this process sees 'connect' when its event loop is busy).
+    const start = performance.now()
+    let connected = false
     const socket: Socket = connect({
       port,
       host: '127.0.0.1',
@@ -60,7 +64,6 @@ export function probe(port: number, input: Buffer, options: ProbeOptions): Promi
       noDelay: true,
       ...(options.localAddress !== undefined ? { localAddress: options.localAddress } : {}),
     })
-    let start = 0
     let bytes = 0
     let sent = 0
     let lastActionAt = 0
@@ -84,11 +87,11 @@ export function probe(port: number, input: Buffer, options: ProbeOptions): Promi
         // that can take a while, so no tighter window is asserted.
         const sinceStart = closedAt - start
         if (
-          sinceStart >= options.deadlineMs - 50 &&
+          sinceStart >= options.deadlineMs - 5 &&
           sinceStart <= options.deadlineMs + Math.max(1_000, options.deadlineMs)
         )
           when = 'deadline'
-        else if (closedAt >= lastActionAt && sinceStart < options.deadlineMs - 50) when = 'prompt'
+        else if (closedAt >= lastActionAt && sinceStart < options.deadlineMs - 5) when = 'prompt'
         else when = 'early'
       }
       resolve({
@@ -115,7 +118,7 @@ export function probe(port: number, input: Buffer, options: ProbeOptions): Promi
       socket.end()
     })
     socket.on('error', (error: NodeJS.ErrnoException) => {
-      if (start === 0) {
+      if (!connected) {
         clearTimeout(timer)
         reject(error)
         return
@@ -140,8 +143,8 @@ export function probe(port: number, input: Buffer, options: ProbeOptions): Promi
       }
     }
     socket.once('connect', () => {
-      start = performance.now()
-      lastActionAt = start
+      connected = true
+      lastActionAt = performance.now()
       if (trickle === undefined) {
         write(input)
         finish()
