@@ -143,13 +143,18 @@ function sendBytes(socket: Socket, count: number, done: () => void): void {
  * A connection to the target through `route` whose bytes go to `onBytes` (a view of a reused buffer:
  * consume it at once). Resolves once the target is reachable (after the SOCKS5 reply).
  */
-function open(route: Route, onBytes: (bytes: Buffer) => void): Promise<Socket> {
+/** Why a load socket's inactivity timeout fired, for the error it is destroyed with. */
+const TIMEOUT_REASON = Symbol('timeout reason')
+type LoadSocket = Socket & { [TIMEOUT_REASON]: string }
+
+function open(route: Route, onBytes: (bytes: Buffer) => void, localAddress?: string): Promise<LoadSocket> {
   return new Promise((resolve, reject) => {
     let handler: (bytes: Buffer) => void = onBytes
     const socket = connect({
       host: '127.0.0.1',
       port: route.port,
       noDelay: true,
+      ...(localAddress !== undefined ? { localAddress } : {}),
       onread: {
         buffer: Buffer.allocUnsafe(READ_BUFFER_LENGTH),
         callback: (length: number, buffer: Uint8Array) => {
@@ -157,9 +162,12 @@ function open(route: Route, onBytes: (bytes: Buffer) => void): Promise<Socket> {
           return true
         },
       },
-    })
+    }) as LoadSocket
     socket.once('error', reject)
-    socket.setTimeout(ECHO_TIMEOUT_MS, () => socket.destroy(new Error('connect or SOCKS5 reply timed out')))
+    // One 'timeout' listener for the socket's life; callers re-arm it with setTimeout(ms) and a new reason.
+    socket[TIMEOUT_REASON] = 'connect or SOCKS5 reply timed out'
+    socket.on('timeout', () => socket.destroy(new Error(socket[TIMEOUT_REASON])))
+    socket.setTimeout(ECHO_TIMEOUT_MS)
     socket.once('close', () => reject(new Error('closed before the target was reachable')))
     if (!route.socks) {
       socket.once('connect', () => {
@@ -216,7 +224,8 @@ async function transferOne(op: 'upload' | 'download', route: Route, bytes: numbe
     received += chunk.length
     if (op === 'upload' || received >= bytes) finish()
   })
-  socket.setTimeout(TRANSFER_STALL_MS, () => socket.destroy(new Error(`${op} stalled`)))
+  socket[TIMEOUT_REASON] = `${op} stalled`
+  socket.setTimeout(TRANSFER_STALL_MS)
   socket.on('error', (error) => fail(error))
   socket.on('close', () => fail(new Error(`connection closed after ${received} bytes`)))
   if (op === 'upload') {
@@ -245,7 +254,7 @@ async function transfer(
 }
 
 /** One connection-rate round trip: connect (and SOCKS5), 100 B echoed, close. Returns its ms. */
-async function echoOnce(route: Route, payload: Buffer): Promise<number> {
+async function echoOnce(route: Route, payload: Buffer, localAddress: string): Promise<number> {
   const start = performance.now()
   let received = 0
   let done: () => void = () => undefined
@@ -254,11 +263,16 @@ async function echoOnce(route: Route, payload: Buffer): Promise<number> {
     done = resolve
     fail = reject
   })
-  const socket = await open(route, (bytes) => {
-    received += bytes.length
-    if (received >= payload.length - 1) done()
-  })
-  socket.setTimeout(ECHO_TIMEOUT_MS, () => socket.destroy(new Error('no echo in time')))
+  const socket = await open(
+    route,
+    (bytes) => {
+      received += bytes.length
+      if (received >= payload.length - 1) done()
+    },
+    localAddress,
+  )
+  socket[TIMEOUT_REASON] = 'no echo in time'
+  socket.setTimeout(ECHO_TIMEOUT_MS)
   socket.on('error', (error) => fail(error))
   socket.on('close', () => fail(new Error('closed before the echo')))
   socket.write(payload)
@@ -277,10 +291,14 @@ async function rate(route: Route, workers: number, durationMs: number): Promise<
   let firstError = ''
   const start = performance.now()
   const deadline = start + durationMs
-  const worker = async (): Promise<void> => {
+  // Each worker connects from its own loopback address: at ~1,000 connections/s one address's
+  // 28,000 ephemeral ports come back within TIME_WAIT, and a SYN that meets the old connection
+  // still closing on the proxy's side waits for a retransmit (seconds).
+  const worker = async (_: unknown, index: number): Promise<void> => {
+    const localAddress = `127.0.0.${2 + index}`
     while (performance.now() < deadline) {
       try {
-        const ms = await echoOnce(route, payload)
+        const ms = await echoOnce(route, payload, localAddress)
         // Round trips that end after the deadline are not counted: the rate is over durationMs.
         if (performance.now() <= deadline) latencies.push(ms)
       } catch (error) {

@@ -67,20 +67,23 @@ async function runInForeground(
   instance: Instance,
   onStarted?: (bound: BoundListener[]) => void,
 ): Promise<void> {
+  // The handlers go in before anything is printed: a supervisor that signals as soon as it reads the
+  // output must find them (a signal during start stops the instance once it is up).
+  let signalled: (signal: NodeJS.Signals) => void = () => undefined
+  const signal = new Promise<NodeJS.Signals>((resolve) => (signalled = resolve))
+  let stopping = false
+  const onSignal = (received: NodeJS.Signals): void => {
+    if (stopping) process.exit(130)
+    stopping = true
+    signalled(received)
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
   // Not `onStarted?.(await …)`: an optional call skips evaluating its arguments.
   const bound = await instance.start()
   onStarted?.(bound)
-  await new Promise<void>((resolve) => {
-    let stopping = false
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (stopping) process.exit(130)
-      stopping = true
-      instance.logs.logger.info({ signal }, 'stopping')
-      void instance.stop(SHUTDOWN_GRACE_MS).then(resolve)
-    }
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
-  })
+  instance.logs.logger.info({ signal: await signal }, 'stopping')
+  await instance.stop(SHUTDOWN_GRACE_MS)
 }
 
 async function loadConfig(paths: string[]) {

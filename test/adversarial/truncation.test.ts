@@ -123,26 +123,24 @@ for (const mode of ['fin', 'hold'] as const) {
   })
 }
 
-test(
-  'a genuine header with its first chunk cut short and a FIN draws no byte, like random bytes',
-  {
-    todo: 'src/streams/vmess-server-stream.ts takes a client EOF inside a chunk for a clean end of the body (see README "Adversarial tests")',
-  },
-  async () => {
-    const failures: string[] = []
-    for (const variant of variants().filter((v) => v.command !== Command.Udp)) {
-      const request = genuineRequest(user, { ...variant, port: echo.port })
-      const chunk = firstChunk(request, randomBytes(100))
-      for (const cut of [1, 2, 17, chunk.length - 1]) {
-        const fresh = genuineRequest(user, { ...variant, port: echo.port })
-        const wire = Buffer.concat([fresh.wire, firstChunk(fresh, randomBytes(100)).subarray(0, cut)])
-        const reaction = await probe(port, wire, { mode: 'fin', deadlineMs: DEADLINE_MS })
-        if (reactionClass(reaction) !== expectedClass('fin', wire.length))
-          failures.push(`${variant.name} chunk cut at ${cut}: ${reactionClass(reaction)}`)
-      }
+test('a genuine header with its first chunk cut short and a FIN draws no byte, like random bytes', async () => {
+  const failures: string[] = []
+  for (const variant of variants().filter((v) => v.command !== Command.Udp)) {
+    // These requests are opened: a domain must resolve here, or the dial holds the client's EOF.
+    const host =
+      variant.host === ADDRESSES.domain || variant.host === LONG_DOMAIN ? 'localhost' : variant.host
+    for (const at of ['1', '2', '17', 'last'] as const) {
+      // A fresh request per cut, and the cut taken from its own chunk (padding makes lengths differ).
+      const fresh = genuineRequest(user, { ...variant, host, port: echo.port })
+      const chunk = firstChunk(fresh, randomBytes(100))
+      const cut = at === 'last' ? chunk.length - 1 : Number(at)
+      const wire = Buffer.concat([fresh.wire, chunk.subarray(0, cut)])
+      const reaction = await probe(port, wire, { mode: 'fin', deadlineMs: DEADLINE_MS })
+      if (reactionClass(reaction) !== expectedClass('fin', wire.length))
+        failures.push(`${variant.name} chunk cut at ${cut} of ${chunk.length}: ${reactionClass(reaction)}`)
     }
-    assert.deepEqual(failures, [])
-  },
-)
+  }
+  assert.deepEqual(failures, [])
+})
 
 failOnLeakedHandles()

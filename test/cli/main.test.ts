@@ -31,7 +31,8 @@ interface Run {
   child: ChildProcess
   stdout: () => string
   stderr: () => string
-  exited: Promise<number | null>
+  /** The exit code, or the signal that ended the process. */
+  exited: Promise<number | NodeJS.Signals | null>
 }
 
 function tsray(args: string[], options?: { stdin?: string; env?: Record<string, string> }): Run {
@@ -44,7 +45,9 @@ function tsray(args: string[], options?: { stdin?: string; env?: Record<string, 
   child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   child.stdin?.end(options?.stdin ?? '')
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  const exited = new Promise<number | NodeJS.Signals | null>((resolve) =>
+    child.on('exit', (code, signal) => resolve(code ?? signal)),
+  )
   return { child, stdout: () => stdout, stderr: () => stderr, exited }
 }
 

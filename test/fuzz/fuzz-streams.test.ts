@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { fuzz } from './harness.js'
+import { confirmSlow, fuzz } from './harness.js'
 import { FUZZ_SEED, fuzzInputs } from './fuzz-options.js'
 import { FUZZ_TARGETS } from './targets.js'
 
@@ -17,14 +17,15 @@ for (const name of [
 ]) {
   const target = FUZZ_TARGETS.find((t) => t.name === name)!
   const inputs = fuzzInputs(name)
-  test(`fuzz ${name}: ${inputs} inputs (seed ${FUZZ_SEED}), no crash, only TsrayError, ≤ 1 ms and ≤ 66 KiB each`, (t) => {
+  test(`fuzz ${name}: ${inputs} inputs (seed ${FUZZ_SEED}), no crash, only TsrayError, ≤ 1 ms and ≤ 66 KiB each`, async (t) => {
     const report = fuzz(target, { inputs, seed: FUZZ_SEED })
     t.diagnostic(
       `${report.inputs} inputs in ${(report.ms / 1000).toFixed(1)} s; slowest ${report.slowestMs.toFixed(2)} ms, ` +
         `largest allocation ${report.largestAllocation} B beyond the input`,
     )
+    const failures = [...report.failures, ...(await confirmSlow(target, report.slow))]
     assert.deepEqual(
-      report.failures.map((f) => `${f.problem} (saved as ${f.file ?? 'not saved'})`),
+      failures.map((f) => `${f.problem} (saved as ${f.file ?? 'not saved'})`),
       [],
     )
     assert.equal(report.inputs, inputs)
