@@ -79,7 +79,7 @@ const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
   },
   cli: {
     layers: ['cli', 'runtime', 'config', 'observe', 'protocol', 'errors.ts', 'types.ts'],
-    packages: ['node:util', 'node:fs', 'node:fs/promises', 'node:crypto', 'node:os', 'node:path'],
+    packages: ['node:util', 'node:fs', 'node:fs/promises', 'node:crypto', 'node:os', 'node:path', 'node:v8'],
   },
 }
 

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: the heap settings must be in place before the rest of tsray is loaded.
+import './heap-tuning.js'
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
