@@ -4,7 +4,7 @@ import { createClientRequest, resolveSecurity } from '../protocol/client-request
 import { Command, type CommandValue, type SecurityName } from '../protocol/constants.js'
 import type { VmessUser } from '../protocol/user.js'
 import { VmessClientStream } from '../streams/vmess-client-stream.js'
-import { dialTcp } from '../transport/tcp.js'
+import { connectTcpEagerly } from '../transport/tcp.js'
 import type { StreamDialer } from '../transport/transport.js'
 import type { Destination } from '../types.js'
 import { MuxClient } from './mux-client.js'
@@ -53,7 +53,7 @@ export class VmessOutbound implements Outbound {
     this.tag = options.tag
     this.#server = options.server
     this.#dial =
-      options.dial ?? ((host, port) => dialTcp(host, port, { timeoutMs: options.connectTimeoutMs }))
+      options.dial ?? ((host, port) => connectTcpEagerly(host, port, { timeoutMs: options.connectTimeoutMs }))
     this.#mux =
       options.mux === undefined
         ? undefined
@@ -67,7 +67,9 @@ export class VmessOutbound implements Outbound {
   /** Opens a VMess connection to the server carrying `command` to `destination`. */
   async open(command: CommandValue, destination: Destination): Promise<VmessClientStream> {
     const server = this.#server
-    const socket = await this.#dial(server.host, server.port)
+    // A socket still connecting is used at once: the header and the client's first data wait in it.
+    const dialed = this.#dial(server.host, server.port)
+    const socket = dialed instanceof Promise ? await dialed : dialed
     const wire = resolveSecurity(server.security, { udp: command === Command.Udp })
     const request = createClientRequest(server.user, {
       legacy: server.legacy,

@@ -7,7 +7,7 @@ import { TransportError } from '../errors.js'
 import type { Logger } from '../types.js'
 import { acceptHttpHeaderStream, type HttpHeaderSettings, wrapHttpHeaderClient } from './http-header.js'
 import { acceptHttpUpgrade, createHttpUpgradeDialer, type HttpUpgradeSettings } from './httpupgrade.js'
-import { closeServer, dialTcp, listenServer, trackConnection } from './tcp.js'
+import { closeServer, connectTcpEagerly, dialTcp, listenServer, trackConnection } from './tcp.js'
 import { createTlsDialer, createTlsSocketServer, defaultAlpn, type TlsSettings } from './tls.js'
 import type { PeerInfo, StreamDialer, StreamHandler, StreamServer } from './transport.js'
 import { createWebSocketAcceptor, createWebSocketDialer, type WebSocketSettings } from './websocket.js'
@@ -125,6 +125,9 @@ export function createStreamDialer(
   switch (settings.network) {
     case 'tcp': {
       const header = settings.httpHeader
+      // Plain TCP needs no handshake of its own: the socket is handed over while it connects.
+      if (header === undefined && tls === undefined)
+        return (host, port) => connectTcpEagerly(host, port, { timeoutMs })
       if (header === undefined) return dialSocket
       return async (host, port) => wrapHttpHeaderClient(await dialSocket(host, port), header)
     }

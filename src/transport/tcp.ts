@@ -3,6 +3,26 @@ import type { Duplex } from 'node:stream'
 import { TransportError } from '../errors.js'
 import type { StreamHandler, StreamServer } from './transport.js'
 
+/**
+ * A TCP socket to host:port, returned while it connects (writes wait in it until then), with Nagle off
+ * and half-close allowed; it is destroyed with a TransportError when no connection is made in time.
+ */
+export function connectTcpEagerly(host: string, port: number, options: { timeoutMs: number }): Socket {
+  const socket = connect({ host, port, allowHalfOpen: true, noDelay: true })
+  const timer = setTimeout(() => {
+    socket.destroy(
+      new TransportError(
+        'ETIMEDOUT',
+        `Cannot connect to ${host}:${port}: no answer in ${options.timeoutMs} ms`,
+      ),
+    )
+  }, options.timeoutMs)
+  const stop = (): void => clearTimeout(timer)
+  socket.once('connect', stop)
+  socket.once('close', stop)
+  return socket
+}
+
 /** Connects a TCP socket with Nagle off and half-close allowed; rejects on error or timeout. */
 export function dialTcp(
   host: string,

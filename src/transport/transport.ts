@@ -17,5 +17,9 @@ export interface StreamServer {
   close(graceMs: number): Promise<void>
 }
 
-/** Opens a byte stream to a server over some transport. */
-export type StreamDialer = (host: string, port: number) => Promise<Duplex>
+/**
+ * Opens a byte stream to a server over some transport. A Duplex returned at once (not a promise) is
+ * still connecting: it takes writes, sends them once connected, and reports a failed connection as
+ * 'error'. That lets a proxy answer its client without waiting a round trip, as V2Ray does.
+ */
+export type StreamDialer = (host: string, port: number) => Promise<Duplex> | Duplex

@@ -196,7 +196,7 @@ describe('HTTPUpgrade client against Xray and v2fly servers (raw bytes)', () => 
       httpUpgrade: { ...BASE, earlyData },
     })
     await assert.rejects(
-      createStreamDialer(settings(false), { connectTimeoutMs: 2_000 })('127.0.0.1', port),
+      async () => createStreamDialer(settings(false), { connectTimeoutMs: 2_000 })('127.0.0.1', port),
       {
         code: 'HTTP_UPGRADE_REFUSED',
       },

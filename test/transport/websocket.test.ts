@@ -361,7 +361,7 @@ describe('WebSocket client against V2Ray-, Xray- and v2fly-shaped servers (raw b
         { network: 'ws', security: 'none', ws: BASE },
         { connectTimeoutMs: 2_000 },
       )
-      await assert.rejects(dial('127.0.0.1', refusingPort), {
+      await assert.rejects(async () => dial('127.0.0.1', refusingPort), {
         name: 'TransportError',
         code: 'WEBSOCKET_HANDSHAKE',
       })
