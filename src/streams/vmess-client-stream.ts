@@ -7,6 +7,7 @@ import type { ClientRequest } from '../protocol/client-request.js'
 import { Security } from '../protocol/constants.js'
 import { ResponseHeaderParser } from '../protocol/response-header.js'
 import { requestBodyParams, responseBodyParams, transferOf } from '../protocol/session-keys.js'
+import { pushPayloads } from './push-payloads.js'
 
 /** How long the header waits for first data so both leave in one write, as V2Ray waits (PROTOCOL §2). */
 export const FIRST_DATA_WAIT_MS = 100
@@ -104,9 +105,7 @@ export class VmessClientStream extends Duplex {
       } else {
         payloads = this.#opener.push(bytes)
       }
-      for (const payload of payloads) {
-        if (!this.push(payload)) this.#socket.pause()
-      }
+      if (!pushPayloads(this, payloads)) this.#socket.pause()
       if (this.#opener.ended) this.#finishReading()
     } catch (error) {
       this.destroy(error as Error)

@@ -12,6 +12,7 @@ import {
   type HeaderKind,
 } from '../protocol/response-header.js'
 import { requestBodyParams, responseBodyParams, transferOf } from '../protocol/session-keys.js'
+import { pushPayloads } from './push-payloads.js'
 
 /**
  * The server's view of an accepted VMess connection as a Duplex of plaintext: reads are the
@@ -74,9 +75,7 @@ export class VmessServerStream extends Duplex {
       this.destroy(error as Error)
       return
     }
-    for (const payload of payloads) {
-      if (!this.push(payload)) this.#socket.pause()
-    }
+    if (!pushPayloads(this, payloads)) this.#socket.pause()
     if (this.#opener.ended) this.#finishReading()
   }
 
