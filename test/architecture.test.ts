@@ -60,7 +60,10 @@ const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
     packages: ['node:stream', 'node:dgram', 'node:net', 'node:http', 'node:crypto'],
   },
   config: { layers: ['config', 'protocol', 'errors.ts', 'types.ts'], packages: ['zod', 'node:fs/promises'] },
-  observe: { layers: ['observe', 'config', 'errors.ts', 'types.ts'], packages: ['pino', 'prom-client'] },
+  observe: {
+    layers: ['observe', 'config', 'errors.ts', 'types.ts'],
+    packages: ['pino', 'prom-client', 'node:http'],
+  },
   runtime: {
     layers: [
       'runtime',

@@ -17,6 +17,7 @@ import {
   lookupKey,
   outboundProtocolSchema,
   outboundSchema,
+  metricsSchema,
   policySchema,
   readSection,
   routingSchema,
@@ -532,6 +533,13 @@ export function validateConfig(
     top.routing === undefined
       ? { domainStrategy: 'AsIs', rules: [] }
       : readSection(routingSchema, top.routing, { path: ['routing'], report })
+  const metrics =
+    top.metrics === undefined
+      ? undefined
+      : readSection(metricsSchema, top.metrics, { path: ['metrics'], report })
+  if (metrics !== undefined && metrics.listen === undefined) {
+    report.warnings.push({ path: 'metrics', message: 'ignored: without "listen" tsray serves no metrics' })
+  }
   const policy: PolicyConfig | undefined =
     top.policy === undefined
       ? { levels: new Map() }
@@ -597,6 +605,7 @@ export function validateConfig(
       outbounds: outbounds.map(({ value }) => value),
       routing: { domainStrategy: routing.domainStrategy, rules },
       policy,
+      ...(metrics?.listen !== undefined ? { metrics: { listen: metrics.listen } } : {}),
     },
     warnings: report.warnings.map(formatProblem),
   }

@@ -351,6 +351,11 @@ export interface EffectivePolicy {
   readonly bufferBytes: number
 }
 
+/** `metrics` (Xray's key): the HTTP endpoint that serves Prometheus text at `GET /metrics`. */
+export interface MetricsConfig {
+  readonly listen: { readonly address: string; readonly port: number }
+}
+
 /** A whole config, validated, defaults applied. */
 export interface TsrayConfig {
   readonly log: LogConfig
@@ -358,6 +363,8 @@ export interface TsrayConfig {
   readonly outbounds: readonly OutboundConfig[]
   readonly routing: RoutingConfig
   readonly policy: PolicyConfig
+  /** Absent: no metrics endpoint. */
+  readonly metrics?: MetricsConfig
 }
 
 /** The log settings V2Ray uses when the config has no `log` section. */
@@ -591,6 +598,25 @@ function readListenAddress(value: unknown): string | Failure {
   }
   if (value === 'localhost') return value
   return readIpAddress(value)
+}
+
+/** `metrics.listen`: "host:port" as Go writes a listen address ("[::1]:9100"; ":9100" = every IPv4 address). */
+function readMetricsListen(value: unknown): MetricsConfig['listen'] | undefined | Failure {
+  if (value === undefined) return undefined
+  const text = readRequiredString(value)
+  if (text instanceof Failure) return text
+  const expected = 'an address and port such as "127.0.0.1:9100"'
+  const parts = /^(?:\[([^\]]*)\]|([^:[\]]*)):([^:]*)$/.exec(text)
+  if (parts === null) return fail(`${describeValue(value)} is not ${expected}`)
+  const host = parts[1] ?? parts[2] ?? ''
+  const port = /^\d{1,5}$/.test(parts[3] ?? '') ? Number(parts[3]) : NaN
+  if (!(port >= 1 && port <= 65535)) {
+    return fail(`${describeValue(value)} does not end in a port number (1–65535); expected ${expected}`)
+  }
+  if (host === '') return { address: '0.0.0.0', port }
+  if (host === 'localhost' || ipVersion(host) === (parts[1] === undefined ? 4 : 6))
+    return { address: host, port }
+  return fail(`${describeValue(value)} has no IP address before the port; expected ${expected}`)
 }
 
 const UUID_PATTERN = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i
@@ -1996,6 +2022,12 @@ export const policySchema = z
     return { levels }
   })
 
+/** `metrics`: Xray's `listen` serves them; its `tag` (metrics through a routed inbound) is not supported. */
+export const metricsSchema = z.object({
+  listen: leaf(readMetricsListen),
+  tag: ignored('tsray serves metrics on metrics.listen only, not through an inbound'),
+})
+
 /** `api` is ignored, but its tag names the routing rule and inbound that serve it. */
 export const apiSchema = z.object({ tag: leaf(readTag), services: anyValue() })
 
@@ -2009,6 +2041,7 @@ export const topLevelSchema = z.object({
   routing: anyValue(),
   policy: anyValue(),
   transport: anyValue(),
+  metrics: anyValue(),
   api: advised(() => 'ignored: tsray has no gRPC API'),
   dns: ignored('tsray resolves names with the system resolver'),
   stats: ignored('tsray counts traffic in its metrics'),

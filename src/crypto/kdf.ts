@@ -1,100 +1,145 @@
-import { SHA256_BLOCK_LENGTH, SHA256_EMPTY, sha256Absorb, sha256Finish, type Sha256State } from './sha256.js'
+import {
+  SHA256_BLOCK_LENGTH,
+  SHA256_DIGEST_LENGTH,
+  SHA256_INITIAL_WORDS,
+  SHA256_STATE_WORDS,
+  sha256Compress,
+  sha256FinishDigest,
+  sha256FinishWords,
+  sha256LoadBlock,
+  writeSha256Words,
+} from './sha256.js'
 
 const ROOT_KEY = Buffer.from('VMess AEAD KDF')
 const IPAD = 0x36
 const OPAD = 0x5c
+const W = SHA256_STATE_WORDS
 
-/**
- * A hash over a list of parts, optionally after fixed 64-byte blocks: each KDF level is HMAC built
- * on the level below (PROTOCOL §4.1), and an HMAC's first input block is its key pad. `prefixed`
- * returns the same hash with one more fixed block in front, computed once: a level's pads are
- * absorbed into the SHA-256 states at the bottom, so evaluating a level hashes only its short parts.
+/*
+ * The KDF (PROTOCOL §4.1) is HMAC-SHA256 keyed "VMess AEAD KDF" (level 0), then one HMAC level per
+ * path element, each using the level below as its hash. Expanded, every SHA-256 it runs starts with
+ * fixed 64-byte key pads, so a chain of L levels is kept as SHA-256 states with those pads absorbed:
+ *   state 0      root ipad ‖ ipad 1 ‖ … ‖ ipad L  (the innermost hash, which reads the key)
+ *   state k      root ipad ‖ ipad 1 ‖ … ‖ ipad k-1 ‖ opad k   (level k's outer hash), k = 1…L
+ * and the root opad state is shared. Level k's state covers k + 1 blocks, state 0 covers L + 1.
+ * H_k(x) = H_(k-1)(opad k ‖ H_(k-1)(ipad k ‖ x)), so evaluating takes 2^(L+1) compressions from
+ * these states, each turning one 32-byte digest into the next in place: no allocation per call.
  */
-interface NestedHash {
-  digest(parts: readonly Uint8Array[]): Buffer
-  prefixed(block: Uint8Array): NestedHash
+
+function padBlock(key: Uint8Array, value: number): void {
+  for (let i = 0; i < SHA256_BLOCK_LENGTH; i++) padScratch[i] = i < key.length ? key[i]! ^ value : value
+  sha256LoadBlock(padScratch, 0)
+}
+const padScratch = new Uint8Array(SHA256_BLOCK_LENGTH)
+
+const ROOT_OUTER = new Int32Array(W)
+padBlock(ROOT_KEY, OPAD)
+sha256Compress(SHA256_INITIAL_WORDS, 0, ROOT_OUTER, 0)
+/** The level-0 chain: state 0 is the root ipad. */
+const ROOT_STATES = new Int32Array(W)
+padBlock(ROOT_KEY, IPAD)
+sha256Compress(SHA256_INITIAL_WORDS, 0, ROOT_STATES, 0)
+
+/** The running digest of an evaluation; consumed within a call. */
+const digest = new Int32Array(W)
+
+/** H_k of the digest, in place; `left` is the state of its innermost hash, covering `leftBlocks` blocks. */
+function applyLevel(states: Int32Array, k: number, leftAt: number, leftBlocks: number): void {
+  if (k === 0) {
+    sha256FinishDigest(states, leftAt, leftBlocks * SHA256_BLOCK_LENGTH, digest)
+    sha256FinishDigest(ROOT_OUTER, 0, SHA256_BLOCK_LENGTH, digest)
+    return
+  }
+  applyLevel(states, k - 1, leftAt, leftBlocks)
+  applyLevel(states, k - 1, k * W, k + 1)
 }
 
-/** HMAC-SHA256 with the root key: SHA(opad ‖ SHA(ipad ‖ prefix ‖ parts)), resumed from saved states. */
-class RootHash implements NestedHash {
-  readonly #inner: Sha256State
-  readonly #outer: Sha256State
+/** H_levels(message) of a chain into `digest`. */
+function evaluate(states: Int32Array, levels: number, message: Uint8Array): void {
+  // The innermost hash reads the message itself; every later one a digest.
+  messageParts[0] = message
+  sha256FinishWords(states, 0, (levels + 1) * SHA256_BLOCK_LENGTH, messageParts, digest, 0)
+  messageParts[0] = EMPTY
+  sha256FinishDigest(ROOT_OUTER, 0, SHA256_BLOCK_LENGTH, digest)
+  for (let k = 1; k <= levels; k++) applyLevel(states, k - 1, k * W, k + 1)
+}
+const EMPTY = new Uint8Array(0)
+const messageParts: Uint8Array[] = [EMPTY]
 
-  constructor(inner: Sha256State, outer: Sha256State) {
-    this.#inner = inner
-    this.#outer = outer
+/** Adds level `levels + 1` keyed `key` to the chain in `states` (room for it included), in place. */
+function nestInPlace(states: Int32Array, levels: number, key: Uint8Array): void {
+  let padKey = key
+  if (key.length > SHA256_BLOCK_LENGTH) {
+    // VMess labels are at most 64 bytes; longer keys are hashed first (RFC 2104), with this level's hash.
+    evaluate(states, levels, key)
+    padKey = longKey
+    writeSha256Words(digest, 0, longKey, 0)
   }
+  padBlock(padKey, OPAD)
+  sha256Compress(states, 0, states, (levels + 1) * W)
+  padBlock(padKey, IPAD)
+  sha256Compress(states, 0, states, 0)
+}
+const longKey = new Uint8Array(SHA256_DIGEST_LENGTH)
 
-  digest(parts: readonly Uint8Array[]): Buffer {
-    return sha256Finish(this.#outer, [sha256Finish(this.#inner, parts)])
-  }
-
-  prefixed(block: Uint8Array): NestedHash {
-    return new RootHash(sha256Absorb(this.#inner, block), this.#outer)
-  }
+/** A cached chain for a run of leading labels, and the chains of the label runs that extend it. */
+interface ChainNode {
+  readonly states: Int32Array
+  readonly levels: number
+  readonly next: Map<string, ChainNode>
 }
 
-/** HMAC built on `inner` with a key: inner(opad ‖ inner(ipad ‖ parts)), its two pads pre-absorbed. */
-class LevelHash implements NestedHash {
-  readonly #ipadHash: NestedHash
-  readonly #opadHash: NestedHash
-
-  constructor(ipadHash: NestedHash, opadHash: NestedHash) {
-    this.#ipadHash = ipadHash
-    this.#opadHash = opadHash
-  }
-
-  digest(parts: readonly Uint8Array[]): Buffer {
-    return this.#opadHash.digest([this.#ipadHash.digest(parts)])
-  }
-
-  prefixed(block: Uint8Array): NestedHash {
-    // The block goes in front of this level's input, which is the ipad side's (after its pad).
-    return new LevelHash(this.#ipadHash.prefixed(block), this.#opadHash)
-  }
-}
-
-function pad(key: Uint8Array, value: number): Buffer {
-  const block = Buffer.alloc(SHA256_BLOCK_LENGTH, value)
-  for (let i = 0; i < key.length; i++) block[i] = block[i]! ^ key[i]!
-  return block
-}
-
-function nest(inner: NestedHash, label: Uint8Array): NestedHash {
-  // VMess labels are at most 64 bytes; longer ones would be hashed first (RFC 2104).
-  const key = label.length > SHA256_BLOCK_LENGTH ? inner.digest([label]) : label
-  return new LevelHash(inner.prefixed(pad(key, IPAD)), inner.prefixed(pad(key, OPAD)))
-}
-
-const rootHash: NestedHash = new RootHash(
-  sha256Absorb(SHA256_EMPTY, pad(ROOT_KEY, IPAD)),
-  sha256Absorb(SHA256_EMPTY, pad(ROOT_KEY, OPAD)),
-)
-
-// Hash chains for fixed label paths are cached; per-connection bytes (AuthID, nonce) are nested anew.
-const chainCache = new Map<string, NestedHash>()
+const rootNode: ChainNode = { states: ROOT_STATES, levels: 0, next: new Map() }
+// Chains for fixed label paths are cached; per-connection bytes (AuthID, nonce) are nested anew.
 const MAX_CACHED_CHAINS = 64
+let cachedChains = 0
 
-function hashChain(path: readonly (string | Uint8Array)[]): NestedHash {
-  let labels = 0
-  while (labels < path.length && typeof path[labels] === 'string') labels++
-  const cacheKey = path.slice(0, labels).join('\u0000')
-  let hash = chainCache.get(cacheKey)
-  if (hash === undefined) {
-    hash = rootHash
-    for (let i = 0; i < labels; i++) hash = nest(hash, Buffer.from(path[i] as string))
-    if (chainCache.size < MAX_CACHED_CHAINS) chainCache.set(cacheKey, hash)
+/** The chain of the leading string labels of `path`, cached; the count of labels it covers. */
+function labelChain(path: readonly (string | Uint8Array)[]): ChainNode {
+  let node = rootNode
+  for (const element of path) {
+    if (typeof element !== 'string') break
+    let child = node.next.get(element)
+    if (child === undefined) {
+      const states = new Int32Array((node.levels + 2) * W)
+      states.set(node.states)
+      nestInPlace(states, node.levels, Buffer.from(element))
+      child = { states, levels: node.levels + 1, next: new Map() }
+      if (cachedChains < MAX_CACHED_CHAINS) {
+        node.next.set(element, child)
+        cachedChains++
+      }
+    }
+    node = child
   }
-  for (let i = labels; i < path.length; i++) {
-    const element = path[i]!
-    hash = nest(hash, typeof element === 'string' ? Buffer.from(element) : element)
-  }
-  return hash
+  return node
 }
+
+// The chain of one call once its per-connection elements are nested; consumed within the call.
+let scratch = new Int32Array(8 * W)
 
 /** The VMessAEAD KDF: 32 bytes of KDF(key, path…) (PROTOCOL §4.1). Strings are ASCII labels. */
 export function kdf(key: Uint8Array, ...path: (string | Uint8Array)[]): Buffer {
-  return hashChain(path).digest([key])
+  const out = Buffer.allocUnsafe(SHA256_DIGEST_LENGTH)
+  kdfInto(key, path, out)
+  return out
+}
+
+function kdfInto(key: Uint8Array, path: readonly (string | Uint8Array)[], out: Buffer): void {
+  const chain = labelChain(path)
+  let states = chain.states
+  let levels = chain.levels
+  if (levels < path.length) {
+    if (scratch.length < (path.length + 1) * W) scratch = new Int32Array((path.length + 1) * W)
+    scratch.set(states)
+    states = scratch
+    for (; levels < path.length; levels++) {
+      const element = path[levels]!
+      nestInPlace(states, levels, typeof element === 'string' ? Buffer.from(element) : element)
+    }
+  }
+  evaluate(states, levels, key)
+  writeSha256Words(digest, 0, out, 0)
 }
 
 /** The first 16 bytes of KDF(key, path…). */

@@ -2,8 +2,9 @@
  * SHA-256 (FIPS 180-4) in JavaScript, resumable from a saved state. The VMess KDF nests HMAC-SHA256
  * four deep over short inputs (PROTOCOL §4.1): node:crypto costs ~2 µs per HMAC object whatever it
  * hashes, while most of the blocks here are fixed key pads whose state can be computed once and
- * resumed, so a KDF takes a handful of 0.3 µs compressions instead. No table is indexed by data,
- * so the timing does not depend on the (secret) input.
+ * resumed, so a KDF takes a handful of compressions instead. States are 8 words at an offset of an
+ * Int32Array, so a caller keeps many in one array and nothing is allocated per block. No table is
+ * indexed by data, so the timing does not depend on the (secret) input.
  */
 
 const K = Int32Array.from([
@@ -24,10 +25,17 @@ const INITIAL_STATE = Int32Array.from([
 export const SHA256_BLOCK_LENGTH = 64
 /** The digest size of SHA-256 in bytes. */
 export const SHA256_DIGEST_LENGTH = 32
+/** Words in a SHA-256 state or digest. */
+export const SHA256_STATE_WORDS = 8
 
-// Scratch for one message schedule and one padded block; consumed within a call.
-const schedule = new Int32Array(64)
-const block = new Uint8Array(SHA256_BLOCK_LENGTH)
+/** The initial SHA-256 state (8 words), before any input; shared, never written. */
+export const SHA256_INITIAL_WORDS: Int32Array = INITIAL_STATE
+
+/**
+ * The message schedule of one compression: fill words 0–15 with the block (big-endian), then call
+ * `sha256Compress`, which fills the rest. Consumed within a call; shared by every caller.
+ */
+export const sha256Schedule = new Int32Array(64)
 
 /** The hash state after some whole blocks: 8 words and how many bytes they covered. */
 export interface Sha256State {
@@ -38,32 +46,123 @@ export interface Sha256State {
 /** The state before any input. */
 export const SHA256_EMPTY: Sha256State = { words: INITIAL_STATE, length: 0 }
 
-/** The state after absorbing one more 64-byte block. */
-export function sha256Absorb(state: Sha256State, data: Uint8Array): Sha256State {
-  if (data.length !== SHA256_BLOCK_LENGTH) {
-    throw new RangeError(`Cannot absorb into SHA-256: ${data.length} bytes, expected ${SHA256_BLOCK_LENGTH}`)
+/** Loads 64 bytes at `data[offset]` into words 0–15 of the schedule. */
+export function sha256LoadBlock(data: Uint8Array, offset: number): void {
+  const w = sha256Schedule
+  for (let i = 0; i < 16; i++) {
+    const at = offset + 4 * i
+    w[i] = (data[at]! << 24) | (data[at + 1]! << 16) | (data[at + 2]! << 8) | data[at + 3]!
   }
-  const words = Int32Array.from(state.words)
-  compress(words, data, 0)
-  return { words, length: state.length + SHA256_BLOCK_LENGTH }
 }
 
-// The working state of sha256Finish, copied from the caller's state and consumed within the call.
-const working = new Int32Array(8)
+const bigSigma0 = (x: number): number =>
+  ((x >>> 2) | (x << 30)) ^ ((x >>> 13) | (x << 19)) ^ ((x >>> 22) | (x << 10))
+const bigSigma1 = (x: number): number =>
+  ((x >>> 6) | (x << 26)) ^ ((x >>> 11) | (x << 21)) ^ ((x >>> 25) | (x << 7))
 
-/** SHA-256 of (what `state` covered ‖ parts…), without touching `state`. */
-export function sha256Finish(state: Sha256State, parts: readonly Uint8Array[]): Buffer {
-  const h = working
-  h.set(state.words)
+/**
+ * Compresses the block in words 0–15 of `sha256Schedule` into the state at `source[sourceAt]` and
+ * writes the new state to `target[targetAt]` (which may be the same place).
+ */
+export function sha256Compress(
+  source: Int32Array,
+  sourceAt: number,
+  target: Int32Array,
+  targetAt: number,
+): void {
+  const w = sha256Schedule
+  for (let i = 16; i < 64; i++) {
+    const x = w[i - 15]!
+    const y = w[i - 2]!
+    const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3)
+    const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10)
+    w[i] = (w[i - 16]! + s0 + w[i - 7]! + s1) | 0
+  }
+  const h0 = source[sourceAt]!
+  const h1 = source[sourceAt + 1]!
+  const h2 = source[sourceAt + 2]!
+  const h3 = source[sourceAt + 3]!
+  const h4 = source[sourceAt + 4]!
+  const h5 = source[sourceAt + 5]!
+  const h6 = source[sourceAt + 6]!
+  const h7 = source[sourceAt + 7]!
+  let a = h0
+  let b = h1
+  let c = h2
+  let d = h3
+  let e = h4
+  let f = h5
+  let g = h6
+  let k = h7
+  // Eight rounds per pass with the roles of the variables rotated, instead of shifting eight
+  // variables every round (measured 20 % faster on Node 20). Ch(e, f, g) = g ^ (e & (f ^ g)),
+  // Maj(a, b, c) = (a & b) | (c & (a | b)).
+  for (let i = 0; i < 64; i += 8) {
+    let t1: number
+    t1 = (k + bigSigma1(e) + (g ^ (e & (f ^ g))) + K[i]! + w[i]!) | 0
+    d = (d + t1) | 0
+    k = (t1 + bigSigma0(a) + ((a & b) | (c & (a | b)))) | 0
+    t1 = (g + bigSigma1(d) + (f ^ (d & (e ^ f))) + K[i + 1]! + w[i + 1]!) | 0
+    c = (c + t1) | 0
+    g = (t1 + bigSigma0(k) + ((k & a) | (b & (k | a)))) | 0
+    t1 = (f + bigSigma1(c) + (e ^ (c & (d ^ e))) + K[i + 2]! + w[i + 2]!) | 0
+    b = (b + t1) | 0
+    f = (t1 + bigSigma0(g) + ((g & k) | (a & (g | k)))) | 0
+    t1 = (e + bigSigma1(b) + (d ^ (b & (c ^ d))) + K[i + 3]! + w[i + 3]!) | 0
+    a = (a + t1) | 0
+    e = (t1 + bigSigma0(f) + ((f & g) | (k & (f | g)))) | 0
+    t1 = (d + bigSigma1(a) + (c ^ (a & (b ^ c))) + K[i + 4]! + w[i + 4]!) | 0
+    k = (k + t1) | 0
+    d = (t1 + bigSigma0(e) + ((e & f) | (g & (e | f)))) | 0
+    t1 = (c + bigSigma1(k) + (b ^ (k & (a ^ b))) + K[i + 5]! + w[i + 5]!) | 0
+    g = (g + t1) | 0
+    c = (t1 + bigSigma0(d) + ((d & e) | (f & (d | e)))) | 0
+    t1 = (b + bigSigma1(g) + (a ^ (g & (k ^ a))) + K[i + 6]! + w[i + 6]!) | 0
+    f = (f + t1) | 0
+    b = (t1 + bigSigma0(c) + ((c & d) | (e & (c | d)))) | 0
+    t1 = (a + bigSigma1(f) + (k ^ (f & (g ^ k))) + K[i + 7]! + w[i + 7]!) | 0
+    e = (e + t1) | 0
+    a = (t1 + bigSigma0(b) + ((b & c) | (d & (b | c)))) | 0
+  }
+  target[targetAt] = (h0 + a) | 0
+  target[targetAt + 1] = (h1 + b) | 0
+  target[targetAt + 2] = (h2 + c) | 0
+  target[targetAt + 3] = (h3 + d) | 0
+  target[targetAt + 4] = (h4 + e) | 0
+  target[targetAt + 5] = (h5 + f) | 0
+  target[targetAt + 6] = (h6 + g) | 0
+  target[targetAt + 7] = (h7 + k) | 0
+}
+
+// One padded block of bytes; consumed within a call.
+const block = new Uint8Array(SHA256_BLOCK_LENGTH)
+
+/**
+ * SHA-256 of (the `length` bytes the state at `source[sourceAt]` covered ‖ parts…), written as 8
+ * words to `target[targetAt]`; the source state is not touched (unless it is the target).
+ */
+export function sha256FinishWords(
+  source: Int32Array,
+  sourceAt: number,
+  length: number,
+  parts: readonly Uint8Array[],
+  target: Int32Array,
+  targetAt: number,
+): void {
+  let from = source
+  let fromAt = sourceAt
   let filled = 0
-  let total = state.length
+  let total = length
   for (const part of parts) {
     total += part.length
     // Byte by byte: the parts are short (keys, digests), and a subarray per copy costs more.
     for (let at = 0; at < part.length; at++) {
       block[filled++] = part[at]!
       if (filled === SHA256_BLOCK_LENGTH) {
-        compress(h, block, 0)
+        sha256LoadBlock(block, 0)
+        sha256Compress(from, fromAt, target, targetAt)
+        from = target
+        fromAt = targetAt
         filled = 0
       }
     }
@@ -72,68 +171,59 @@ export function sha256Finish(state: Sha256State, parts: readonly Uint8Array[]): 
   block[filled++] = 0x80
   if (filled > SHA256_BLOCK_LENGTH - 8) {
     block.fill(0, filled)
-    compress(h, block, 0)
+    sha256LoadBlock(block, 0)
+    sha256Compress(from, fromAt, target, targetAt)
+    from = target
+    fromAt = targetAt
     filled = 0
   }
   block.fill(0, filled, SHA256_BLOCK_LENGTH - 8)
+  sha256LoadBlock(block, 0)
   const bits = total * 8
-  const high = Math.floor(bits / 0x1_0000_0000)
-  writeWord(block, SHA256_BLOCK_LENGTH - 8, high)
-  writeWord(block, SHA256_BLOCK_LENGTH - 4, bits >>> 0)
-  compress(h, block, 0)
+  sha256Schedule[14] = Math.floor(bits / 0x1_0000_0000)
+  sha256Schedule[15] = bits | 0
+  sha256Compress(from, fromAt, target, targetAt)
+}
+
+/**
+ * SHA-256 of (the `length` bytes the state at `source[sourceAt]` covered ‖ the 32-byte digest in
+ * `digest[0..8)`), written back over the digest: one compression, no byte conversion.
+ */
+export function sha256FinishDigest(
+  source: Int32Array,
+  sourceAt: number,
+  length: number,
+  digest: Int32Array,
+): void {
+  const w = sha256Schedule
+  for (let i = 0; i < 8; i++) w[i] = digest[i]!
+  w[8] = 0x80000000 | 0
+  for (let i = 9; i < 14; i++) w[i] = 0
+  const bits = (length + SHA256_DIGEST_LENGTH) * 8
+  w[14] = Math.floor(bits / 0x1_0000_0000)
+  w[15] = bits | 0
+  sha256Compress(source, sourceAt, digest, 0)
+}
+
+/** Writes 8 state words big-endian as 32 bytes at `out[at]`. */
+export function writeSha256Words(words: Int32Array, wordsAt: number, out: Uint8Array, at: number): void {
+  for (let i = 0; i < 8; i++) {
+    const word = words[wordsAt + i]!
+    const o = at + 4 * i
+    out[o] = word >>> 24
+    out[o + 1] = (word >>> 16) & 0xff
+    out[o + 2] = (word >>> 8) & 0xff
+    out[o + 3] = word & 0xff
+  }
+}
+
+// The result of sha256Finish before it is written out; consumed within the call.
+const finished = new Int32Array(SHA256_STATE_WORDS)
+
+/** SHA-256 of (what `state` covered ‖ parts…), without touching `state`. */
+export function sha256Finish(state: Sha256State, parts: readonly Uint8Array[]): Buffer {
+  sha256FinishWords(state.words, 0, state.length, parts, finished, 0)
   const out = Buffer.allocUnsafe(SHA256_DIGEST_LENGTH)
-  for (let i = 0; i < 8; i++) writeWord(out, 4 * i, h[i]!)
+  writeSha256Words(finished, 0, out, 0)
   return out
-}
-
-function writeWord(out: Uint8Array, at: number, word: number): void {
-  out[at] = word >>> 24
-  out[at + 1] = (word >>> 16) & 0xff
-  out[at + 2] = (word >>> 8) & 0xff
-  out[at + 3] = word & 0xff
-}
-
-function compress(h: Int32Array, data: Uint8Array, offset: number): void {
-  const w = schedule
-  for (let i = 0; i < 16; i++) {
-    const at = offset + 4 * i
-    w[i] = (data[at]! << 24) | (data[at + 1]! << 16) | (data[at + 2]! << 8) | data[at + 3]!
-  }
-  for (let i = 16; i < 64; i++) {
-    const x = w[i - 15]!
-    const y = w[i - 2]!
-    const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3)
-    const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10)
-    w[i] = (w[i - 16]! + s0 + w[i - 7]! + s1) | 0
-  }
-  let a = h[0]!
-  let b = h[1]!
-  let c = h[2]!
-  let d = h[3]!
-  let e = h[4]!
-  let f = h[5]!
-  let g = h[6]!
-  let k = h[7]!
-  for (let i = 0; i < 64; i++) {
-    const s1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7))
-    const t1 = (k + s1 + ((e & f) ^ (~e & g)) + K[i]! + w[i]!) | 0
-    const s0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10))
-    const t2 = (s0 + ((a & b) ^ (a & c) ^ (b & c))) | 0
-    k = g
-    g = f
-    f = e
-    e = (d + t1) | 0
-    d = c
-    c = b
-    b = a
-    a = (t1 + t2) | 0
-  }
-  h[0] = (h[0]! + a) | 0
-  h[1] = (h[1]! + b) | 0
-  h[2] = (h[2]! + c) | 0
-  h[3] = (h[3]! + d) | 0
-  h[4] = (h[4]! + e) | 0
-  h[5] = (h[5]! + f) | 0
-  h[6] = (h[6]! + g) | 0
-  h[7] = (h[7]! + k) | 0
 }

@@ -17,6 +17,16 @@ export interface InboundMetricsValues {
   readonly phases: Readonly<Record<string, number>>
   readonly targetFailures: Readonly<Record<string, number>>
   readonly bufferedBytes: number
+  readonly tunnelsAccepted: number
+  readonly receivedBytes: number
+  readonly sentBytes: number
+}
+
+/** A client connection whose wire bytes are counted: a TCP or TLS socket has the two counts. */
+export interface CountedConnection {
+  readonly bytesRead?: number
+  readonly bytesWritten?: number
+  once(event: 'close', listener: () => void): unknown
 }
 
 /** tsray's metrics: a prom-client registry (never the global one) and the sinks fed into it. */
@@ -24,13 +34,25 @@ export interface TsrayMetrics {
   readonly registry: Registry
   /** The sink for the VMess inbound tagged `tag`. */
   vmessInbound(tag: string): InboundMetricsSink
+  /** Counts a tunnel the inbound tagged `tag` accepted (what its access log lists as accepted). */
+  tunnelAccepted(tag: string): void
+  /** Counts the bytes of a client connection of the inbound `tag`, while it is open and after. */
+  countBytes(tag: string, connection: CountedConnection): void
   /** The current values of the inbound tagged `tag`. */
   values(tag: string): Promise<InboundMetricsValues>
 }
 
+/** Wire bytes of one inbound's client connections: those closed, summed, and those open. */
+interface ByteTally {
+  closedRead: number
+  closedWritten: number
+  readonly open: Set<CountedConnection>
+}
+
 /**
  * Creates the registry and its metrics: refusals by reason, connections by phase (handshake,
- * draining, connecting, open, closing), target dial failures by code, and bytes buffered for tunnels.
+ * draining, connecting, open, closing), target dial failures by code, bytes buffered for tunnels,
+ * tunnels accepted, and the wire bytes of VMess client connections.
  * @example
  * const metrics = createMetrics()
  * const instance = buildInstance(config, { metrics })
@@ -71,6 +93,44 @@ export function createMetrics(options?: { registry?: Registry }): TsrayMetrics {
     },
   })
 
+  const tunnels = new Counter({
+    name: 'tsray_tunnels_accepted_total',
+    help: 'Tunnels accepted, by inbound: what the access log lists as accepted (a Mux.Cool connection and each sub-session count)',
+    labelNames: ['inbound'] as const,
+    registers: [registry],
+  })
+  // Byte counts are read from the sockets when scraped, so a long tunnel counts before it closes.
+  const tallies = new Map<string, ByteTally>()
+  const tallyOf = (tag: string): ByteTally => {
+    let tally = tallies.get(tag)
+    if (tally === undefined) {
+      tally = { closedRead: 0, closedWritten: 0, open: new Set() }
+      tallies.set(tag, tally)
+    }
+    return tally
+  }
+  const byteCounter = (name: string, help: string, count: (tally: ByteTally) => number) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['inbound'] as const,
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const [inbound, tally] of tallies) this.inc({ inbound }, count(tally))
+      },
+    })
+  const received = byteCounter(
+    'tsray_vmess_received_bytes_total',
+    'Bytes read from VMess client connections over TCP, TLS or HTTPUpgrade (wire bytes), by inbound',
+    (tally) => tally.closedRead + sum(tally.open, (connection) => connection.bytesRead ?? 0),
+  )
+  const sent = byteCounter(
+    'tsray_vmess_sent_bytes_total',
+    'Bytes written to VMess client connections over TCP, TLS or HTTPUpgrade (wire bytes), by inbound',
+    (tally) => tally.closedWritten + sum(tally.open, (connection) => connection.bytesWritten ?? 0),
+  )
+
   const byLabel = async (metric: Counter<string> | Gauge<string>, tag: string, label: string) => {
     const out: Record<string, number> = {}
     for (const value of (await metric.get()).values) {
@@ -94,14 +154,35 @@ export function createMetrics(options?: { registry?: Registry }): TsrayMetrics {
         },
       }
     },
+    tunnelAccepted: (tag) => tunnels.inc({ inbound: tag }),
+    countBytes(tag, connection) {
+      if (typeof connection.bytesRead !== 'number') return
+      const tally = tallyOf(tag)
+      tally.open.add(connection)
+      connection.once('close', () => {
+        tally.open.delete(connection)
+        tally.closedRead += connection.bytesRead ?? 0
+        tally.closedWritten += connection.bytesWritten ?? 0
+      })
+    },
     async values(tag) {
-      const bytes = (await buffered.get()).values.find((value) => value.labels.inbound === tag)
+      const valueOf = async (metric: Counter<string> | Gauge<string>) =>
+        (await metric.get()).values.find((value) => value.labels.inbound === tag)?.value ?? 0
       return {
         refusals: await byLabel(refusals, tag, 'reason'),
         phases: await byLabel(phases, tag, 'phase'),
         targetFailures: await byLabel(targetFailures, tag, 'code'),
-        bufferedBytes: bytes?.value ?? 0,
+        bufferedBytes: await valueOf(buffered),
+        tunnelsAccepted: await valueOf(tunnels),
+        receivedBytes: await valueOf(received),
+        sentBytes: await valueOf(sent),
       }
     },
   }
+}
+
+function sum<T>(items: Iterable<T>, value: (item: T) => number): number {
+  let total = 0
+  for (const item of items) total += value(item)
+  return total
 }

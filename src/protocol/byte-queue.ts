@@ -7,10 +7,21 @@ export class ByteQueue {
   #chunks: Buffer[] = []
   #offset = 0
   #length = 0
+  #removed = 0
+  // Where the last indexOf began (piece index and the queue index of its first byte), valid while
+  // nothing was removed since: a search resumed further on skips the pieces before it.
+  #cursorChunk = 0
+  #cursorBase = 0
+  #cursorRemoved = -1
 
   /** Bytes buffered and not yet consumed. */
   get length(): number {
     return this.#length
+  }
+
+  /** Bytes removed from the front since the queue was made (consumed, skipped or drained). */
+  get removed(): number {
+    return this.#removed
   }
 
   /** Appends received bytes; the queue keeps a reference, so the caller must not reuse `bytes`. */
@@ -51,6 +62,7 @@ export class ByteQueue {
   skip(n: number): void {
     if (n > this.#length) throw new RangeError(`Cannot skip ${n} bytes: ${this.#length} buffered`)
     this.#length -= n
+    this.#removed += n
     while (n > 0) {
       const first = this.#chunks[0]!
       const left = first.length - this.#offset
@@ -70,8 +82,60 @@ export class ByteQueue {
     if (out.length > 0 && this.#offset > 0) out[0] = out[0]!.subarray(this.#offset)
     this.#chunks = []
     this.#offset = 0
+    this.#removed += this.#length
     this.#length = 0
     return out
+  }
+
+  /**
+   * The index of the first `pattern` at or after `from`, or -1. Searches the received pieces in
+   * place: a match within a piece by Buffer.indexOf, one across pieces in a seam of at most
+   * 2 × (pattern length − 1) bytes, so a search costs the bytes searched, never a copy of the queue.
+   */
+  indexOf(pattern: Uint8Array, from = 0): number {
+    if (pattern.length === 0) return from <= this.#length ? Math.max(from, 0) : -1
+    const tail = pattern.length - 1
+    let c = 0
+    let base = 0
+    if (this.#cursorRemoved === this.#removed && this.#cursorBase <= from) {
+      c = this.#cursorChunk
+      base = this.#cursorBase
+    }
+    this.#cursorChunk = c
+    this.#cursorBase = base
+    this.#cursorRemoved = this.#removed
+    for (; c < this.#chunks.length; c++) {
+      const chunk = this.#chunks[c]!
+      const start = c === 0 ? this.#offset : 0
+      const size = chunk.length - start
+      const local = Math.max(0, from - base)
+      if (local >= size) {
+        base += size
+        this.#cursorChunk = c + 1
+        this.#cursorBase = base
+        continue
+      }
+      const at = chunk.indexOf(pattern, start + local)
+      if (at >= 0) return base + at - start
+      const seamFrom = Math.max(local, size - tail)
+      if (seamFrom < size && c + 1 < this.#chunks.length) {
+        const hit = this.#seam(c, start + seamFrom, tail).indexOf(pattern)
+        if (hit >= 0) return base + seamFrom + hit
+      }
+      base += size
+    }
+    return -1
+  }
+
+  /** Chunk `c` from `at` on, followed by up to `extra` bytes of the chunks after it. */
+  #seam(c: number, at: number, extra: number): Buffer {
+    const parts = [this.#chunks[c]!.subarray(at)]
+    for (let next = c + 1; next < this.#chunks.length && extra > 0; next++) {
+      const piece = this.#chunks[next]!.subarray(0, extra)
+      parts.push(piece)
+      extra -= piece.length
+    }
+    return Buffer.concat(parts)
   }
 
   #take(n: number, remove: boolean): Buffer {

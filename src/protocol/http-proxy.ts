@@ -149,18 +149,25 @@ export function parseHttpProxyRequest(queue: ByteQueue): HttpProxyRequest | unde
   if (queue.length === 0) return undefined
   // Fail fast on bytes that cannot start a method, e.g. a TLS ClientHello sent to the HTTP port.
   if (!isTokenByte(queue.byteAt(0))) throw invalid(`first byte is 0x${queue.byteAt(0).toString(16)}`)
-  const window = queue.peek(Math.min(queue.length, MAX_HTTP_HEAD_BYTES))
-  const end = window.indexOf(HEAD_END)
+  // Resume the search for the end of the head where the last call on this queue stopped, so a head
+  // arriving in many reads is searched once (linear), not from its start on every read.
+  const scan = headScans.get(queue)
+  const from = scan !== undefined && scan.removed === queue.removed ? Math.max(0, scan.searched - 3) : 0
+  const found = queue.indexOf(HEAD_END, from)
+  const end = found >= 0 && found + HEAD_END.length <= MAX_HTTP_HEAD_BYTES ? found : -1
   if (end < 0) {
     if (queue.length >= MAX_HTTP_HEAD_BYTES) {
+      headScans.delete(queue)
       throw new ProtocolError(
         'HTTP_HEAD_TOO_LARGE',
         `Cannot read HTTP proxy request: no end of head in ${MAX_HTTP_HEAD_BYTES} bytes, limit is ${MAX_HTTP_HEAD_BYTES}`,
       )
     }
+    headScans.set(queue, { removed: queue.removed, searched: queue.length })
     return undefined
   }
-  const lines = window.toString('latin1', 0, end).split('\r\n')
+  headScans.delete(queue)
+  const lines = queue.peek(end).toString('latin1').split('\r\n')
   const requestLine = lines[0]!
   const parts = requestLine.split(' ')
   if (parts.length !== 3) throw invalid(`request line "${requestLine.slice(0, 64)}" does not have 3 parts`)
@@ -176,6 +183,9 @@ export function parseHttpProxyRequest(queue: ByteQueue): HttpProxyRequest | unde
   queue.skip(end + HEAD_END.length)
   return { method, target, version, headers, isConnect, ...destination }
 }
+
+/** How far the search for the end of a head got in a queue, and the queue's `removed` count then. */
+const headScans = new WeakMap<ByteQueue, { readonly removed: number; readonly searched: number }>()
 
 /** The value of the first header named `name` (case-insensitive), or undefined. */
 export function findHttpHeader(headers: readonly HttpHeader[], name: string): string | undefined {

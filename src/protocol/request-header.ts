@@ -163,14 +163,25 @@ export function parseRequestHeader(plain: Buffer): RequestHeader {
 /** Length of the AEAD header's fixed prefix: AuthID, sealed length, connection nonce (PROTOCOL §4.3). */
 export const AEAD_HEADER_PREFIX_LENGTH = 16 + 18 + 8
 
-/** The four GCM keys and nonces that seal an AEAD request header (PROTOCOL §4.3). */
-export function deriveAeadHeaderKeys(cmdKey: Uint8Array, authId: Uint8Array, nonce: Uint8Array) {
+/** The GCM key and nonce that seal an AEAD request header's length field (PROTOCOL §4.3). */
+export function deriveAeadLengthKeys(cmdKey: Uint8Array, authId: Uint8Array, nonce: Uint8Array) {
   return {
     lengthKey: kdf16(cmdKey, 'VMess Header AEAD Key_Length', authId, nonce),
     lengthNonce: kdf12(cmdKey, 'VMess Header AEAD Nonce_Length', authId, nonce),
+  }
+}
+
+/** The GCM key and nonce that seal an AEAD request header's payload (PROTOCOL §4.3). */
+export function deriveAeadPayloadKeys(cmdKey: Uint8Array, authId: Uint8Array, nonce: Uint8Array) {
+  return {
     headerKey: kdf16(cmdKey, 'VMess Header AEAD Key', authId, nonce),
     headerNonce: kdf12(cmdKey, 'VMess Header AEAD Nonce', authId, nonce),
   }
+}
+
+/** The four GCM keys and nonces that seal an AEAD request header (PROTOCOL §4.3). */
+export function deriveAeadHeaderKeys(cmdKey: Uint8Array, authId: Uint8Array, nonce: Uint8Array) {
+  return { ...deriveAeadLengthKeys(cmdKey, authId, nonce), ...deriveAeadPayloadKeys(cmdKey, authId, nonce) }
 }
 
 /** AuthID ‖ sealed length ‖ nonce ‖ sealed header: what an AEAD client writes first (PROTOCOL §4.3). */

@@ -6,7 +6,8 @@ import type { LegacyAuthEntry, LegacyAuthTable } from './legacy-auth.js'
 import type { AuthIdReplayFilter, SessionHistory } from './replay-filter.js'
 import {
   AEAD_HEADER_PREFIX_LENGTH,
-  deriveAeadHeaderKeys,
+  deriveAeadLengthKeys,
+  deriveAeadPayloadKeys,
   legacyHeaderIv,
   MAX_REQUEST_HEADER_LENGTH,
   parseRequestHeader,
@@ -149,7 +150,8 @@ export class ServerHandshake {
       if (queue.length < prefix) return { status: 'need-more' }
       const sealedLength = queue.peek(18)
       const nonce = queue.peek(prefix).subarray(18)
-      const keys = deriveAeadHeaderKeys(state.user.cmdKey, state.authId, nonce)
+      // Each phase derives only its own two keys: four KDFs per header, the bulk of a handshake's cost.
+      const keys = deriveAeadLengthKeys(state.user.cmdKey, state.authId, nonce)
       const length = aeadOpen('aes-128-gcm', keys.lengthKey, keys.lengthNonce, sealedLength, state.authId)
       if (length === undefined) return this.#refuse('HEADER_OPEN_FAILED', 'drain')
       state.headerLength = length.readUInt16BE(0)
@@ -158,7 +160,7 @@ export class ServerHandshake {
     if (queue.length < prefix + state.headerLength + TAG_LENGTH) return { status: 'need-more' }
     const nonce = Buffer.from(queue.peek(prefix).subarray(18))
     queue.skip(prefix)
-    const keys = deriveAeadHeaderKeys(state.user.cmdKey, state.authId, nonce)
+    const keys = deriveAeadPayloadKeys(state.user.cmdKey, state.authId, nonce)
     const plain = aeadOpen(
       'aes-128-gcm',
       keys.headerKey,

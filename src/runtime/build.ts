@@ -5,7 +5,8 @@ import { HttpInbound } from '../inbound/http.js'
 import { Socks5Inbound } from '../inbound/socks5.js'
 import { VmessInbound } from '../inbound/vmess.js'
 import { createLogs, type Logs } from '../observe/log.js'
-import type { TsrayMetrics } from '../observe/metrics.js'
+import { createMetrics, type TsrayMetrics } from '../observe/metrics.js'
+import { createMetricsServer } from '../observe/metrics-server.js'
 import { BlackholeOutbound } from '../outbound/blackhole.js'
 import { FreedomOutbound } from '../outbound/freedom.js'
 import type { Outbound } from '../outbound/outbound.js'
@@ -74,9 +75,12 @@ function buildInbound(
 ): Listener {
   const logger = logs.logger.child({ inbound: tag })
   const onAccess =
-    logs.access === undefined
+    logs.access === undefined && metrics === undefined
       ? undefined
-      : (record: Parameters<NonNullable<Logs['access']>>[0]) => logs.access?.({ ...record, inboundTag: tag })
+      : (record: Parameters<NonNullable<Logs['access']>>[0]) => {
+          if (record.status === 'accepted') metrics?.tunnelAccepted(tag)
+          logs.access?.({ ...record, inboundTag: tag })
+        }
   const common = {
     tag,
     listen: inbound.listen,
@@ -115,7 +119,10 @@ function buildInbound(
       const server = createStreamServer(inbound.stream, {
         listen: inbound.listen,
         port: inbound.port,
-        onStream: (stream, peer) => vmess.accept(stream, peer),
+        onStream: (stream, peer) => {
+          metrics?.countBytes(tag, stream)
+          vmess.accept(stream, peer)
+        },
         logger,
       })
       return { tag, protocol: 'vmess', listen: () => server.listen(), close: (grace) => server.close(grace) }
@@ -167,6 +174,8 @@ export function buildInstance(
   options?: { logs?: Logs; metrics?: TsrayMetrics },
 ): Instance {
   const logs = options?.logs ?? createLogs(config.log)
+  // A metrics endpoint in the config serves the given metrics, or its own.
+  const metrics = options?.metrics ?? (config.metrics === undefined ? undefined : createMetrics())
   const outbounds = new Map<string, Outbound>()
   const ordered = config.outbounds.map((outbound, index) => {
     const built = buildOutbound(outbound, outbound.tag ?? `outbound-${index}`)
@@ -194,7 +203,19 @@ export function buildInstance(
     domainStrategy: config.routing.domainStrategy,
   })
   const listeners = config.inbounds.map((inbound, index) =>
-    buildInbound(config, inbound, inbound.tag ?? `inbound-${index}`, router, logs, options?.metrics),
+    buildInbound(config, inbound, inbound.tag ?? `inbound-${index}`, router, logs, metrics),
   )
+  if (config.metrics !== undefined && metrics !== undefined) {
+    const server = createMetricsServer(metrics.registry, {
+      ...config.metrics.listen,
+      logger: logs.logger.child({ component: 'metrics' }),
+    })
+    listeners.push({
+      tag: 'metrics',
+      protocol: 'metrics',
+      listen: () => server.listen(),
+      close: () => server.close(),
+    })
+  }
   return new Instance({ listeners, logs })
 }

@@ -57,7 +57,7 @@ export class VmessClientStream extends Duplex {
     )
     this.#responseParser = new ResponseHeaderParser(request.kind, request.responseKeys)
     socket.on('data', (bytes: Buffer) => this.#receive(bytes))
-    socket.on('end', () => this.#finishReading())
+    socket.on('end', () => this.#onSocketEnd())
     socket.on('close', () => this.destroy())
     // Protocols where the server speaks first need the header sent without client data.
     this.#headerTimer = setTimeout(() => this.#sendHeaderAlone(), FIRST_DATA_WAIT_MS)
@@ -115,6 +115,24 @@ export class VmessClientStream extends Duplex {
   #finishReading(): void {
     if (this.readableEnded || this.destroyed) return
     this.push(null)
+  }
+
+  // An EOF before the response header or inside a chunk is a truncated response, not an end: fail,
+  // so the relay resets the app side instead of passing a cut-short body on as complete.
+  #onSocketEnd(): void {
+    const opener = this.#opener
+    if (opener !== undefined && (opener.ended || opener.atChunkBoundary)) {
+      this.#finishReading()
+      return
+    }
+    const error =
+      opener === undefined
+        ? new ProtocolError('RESPONSE_TRUNCATED', 'Cannot read the response header: the server closed first')
+        : new ProtocolError(
+            'CHUNK_TRUNCATED',
+            'Cannot end the response body: the server closed inside a chunk',
+          )
+    this.destroy(error)
   }
 
   override _read(): void {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { request } from 'node:http'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -49,6 +50,20 @@ function tsray(args: string[], options?: { stdin?: string; env?: Record<string, 
     child.on('exit', (code, signal) => resolve(code ?? signal)),
   )
   return { child, stdout: () => stdout, stderr: () => stderr, exited }
+}
+
+/** The body of GET http://127.0.0.1:port/path, on a connection of its own. */
+function httpGet(port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const outgoing = request({ host: '127.0.0.1', port, path, agent: false }, (response) => {
+      let body = ''
+      response.setEncoding('utf8')
+      response.on('data', (text: string) => (body += text))
+      response.on('end', () => resolve(body))
+    })
+    outgoing.on('error', reject)
+    outgoing.end()
+  })
 }
 
 async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
@@ -150,6 +165,46 @@ test('tsray run -c - reads stdin, serves, and stops cleanly on SIGINT', async ()
     assert.equal(response.actualSha, response.expectedSha)
   } finally {
     run.child.kill('SIGINT')
+  }
+  assert.equal(await run.exited, 0, run.stderr())
+})
+
+test('tsray run -c serves metrics.listen at GET /metrics until it stops', async () => {
+  const [vmessPort, metricsPort] = [await freePort(), await freePort()]
+  const config = join(dir, 'metrics.json')
+  writeFileSync(
+    config,
+    JSON.stringify({
+      log: { loglevel: 'warning' },
+      inbounds: [
+        {
+          listen: '127.0.0.1',
+          port: vmessPort,
+          protocol: 'vmess',
+          settings: { clients: [{ id: 'b831381d-6324-4d53-ad4f-8cda48b30811' }] },
+        },
+      ],
+      outbounds: [{ protocol: 'freedom' }],
+      metrics: { listen: `127.0.0.1:${metricsPort}` },
+    }),
+  )
+  const run = tsray(['run', '-c', config])
+  try {
+    await waitForPort(metricsPort)
+    const junk = await connectTcp(vmessPort)
+    assert.equal((await exchange(junk, randomData(64))).length, 0)
+    // The refusal is counted as the server closes the junk connection: scrape until it shows.
+    const refused = /^tsray_vmess_refusals_total\{inbound="inbound-0",reason="AUTH_UNKNOWN"\} 1$/m
+    let text = ''
+    const deadline = Date.now() + 5_000
+    while (Date.now() < deadline) {
+      text = await httpGet(metricsPort, '/metrics')
+      if (refused.test(text)) break
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    assert.match(text, refused)
+  } finally {
+    run.child.kill('SIGTERM')
   }
   assert.equal(await run.exited, 0, run.stderr())
 })

@@ -628,6 +628,36 @@ test('validateConfig reports malformed values with their JSON path and plain wor
   }
 })
 
+test("validateConfig reads metrics.listen (Xray's key) and names metrics.listen when it is no address", () => {
+  const listenOf = (listen: unknown) =>
+    validateConfig(minimal({ metrics: { listen } })).config.metrics?.listen
+  assert.deepEqual(listenOf('127.0.0.1:9100'), { address: '127.0.0.1', port: 9100 })
+  assert.deepEqual(listenOf('[::1]:9100'), { address: '::1', port: 9100 })
+  assert.deepEqual(listenOf(':9100'), { address: '0.0.0.0', port: 9100 })
+  assert.equal(validateConfig(minimal({})).config.metrics, undefined)
+  const tagOnly = validateConfig(minimal({ metrics: { tag: 'metrics_out' } }))
+  assert.equal(tagOnly.config.metrics, undefined)
+  assert.ok(tagOnly.warnings.includes('metrics: ignored: without "listen" tsray serves no metrics'))
+  for (const [listen, message] of [
+    ['9100', '"9100" is not an address and port such as "127.0.0.1:9100"'],
+    ['127.0.0.1', '"127.0.0.1" is not an address and port such as "127.0.0.1:9100"'],
+    ['127.0.0.1:0', '"127.0.0.1:0" does not end in a port number (1–65535)'],
+    ['127.0.0.1:http', '"127.0.0.1:http" does not end in a port number (1–65535)'],
+    ['example.com:9100', '"example.com:9100" has no IP address before the port'],
+    ['300.1.1.1:9100', '"300.1.1.1:9100" has no IP address before the port'],
+    [9100, '9100 is not a string'],
+  ] as const) {
+    assert.throws(
+      () => validateConfig(minimal({ metrics: { listen } })),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.path === 'metrics.listen' &&
+        error.message.startsWith(`metrics.listen: ${message}`),
+      String(listen),
+    )
+  }
+})
+
 test('validateConfig lists every problem at once, one "path: message" per line', () => {
   const config = {
     inbounds: [

@@ -16,7 +16,7 @@ for (const name of [
   'packet-addr',
 ]) {
   const target = FUZZ_TARGETS.find((t) => t.name === name)!
-  const inputs = fuzzInputs(name)
+  const inputs = fuzzInputs()
   test(`fuzz ${name}: ${inputs} inputs (seed ${FUZZ_SEED}), no crash, only TsrayError, ≤ 1 ms and ≤ 66 KiB each`, async (t) => {
     const report = fuzz(target, { inputs, seed: FUZZ_SEED })
     t.diagnostic(

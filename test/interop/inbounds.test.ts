@@ -4,7 +4,6 @@ import { curl, socksConnect, socksUdpRoundTrip, startContentServer } from '../he
 import { failOnLeakedHandles } from '../helpers/leaks.js'
 import {
   connectTcp,
-  exchange,
   randomData,
   readExactly,
   sha256Hex,
@@ -204,17 +203,27 @@ describe('tsray client inbounds → tsray server', () => {
       exerciseClient(serverPort, user))
   }
 
-  test('a target refused behind the VMess server ends the SOCKS tunnel with no data', async () => {
+  test('a target refused behind the VMess server resets the SOCKS tunnel with no data', async () => {
     const ports = await allPorts()
     const client = await startTsray(
       clientConfig(serverPort, ports, { id: AEAD_ID, alterId: 0, security: 'auto' }),
     )
     try {
-      // Through VMess the client only learns of the failure when the tunnel closes, as with V2Ray.
+      // Through VMess the client only learns of the failure when the server closes without a response
+      // header: a truncated response, so the app side is reset rather than ended as if answered.
       const closedPort = await freePort()
       const tunnel = await socksConnect(ports.socks, { host: '127.0.0.1', port: closedPort })
-      const back = await exchange(tunnel, Buffer.from('hello'))
-      assert.equal(back.length, 0)
+      const received: Buffer[] = []
+      tunnel.on('data', (chunk: Buffer) => received.push(chunk))
+      const closed = new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+        let failure: NodeJS.ErrnoException | undefined
+        tunnel.on('error', (error) => (failure = error))
+        tunnel.on('close', () => resolve(failure))
+      })
+      tunnel.end(Buffer.from('hello'))
+      const failure = await closed
+      assert.equal(Buffer.concat(received).length, 0)
+      assert.equal(failure?.code, 'ECONNRESET')
     } finally {
       await client.stop()
     }

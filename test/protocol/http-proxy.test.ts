@@ -330,3 +330,35 @@ void test('parseHttpProxyRequest given random bytes returns undefined or throws 
     { numRuns: 2000 },
   )
 })
+
+/** A queue that counts the bytes its searches start before the end of (what a search may read). */
+class CountingQueue extends ByteQueue {
+  searched = 0
+
+  override indexOf(pattern: Uint8Array, from = 0): number {
+    this.searched += Math.max(0, this.length - from)
+    return super.indexOf(pattern, from)
+  }
+}
+
+void test('parseHttpProxyRequest searches a head that arrives a byte at a time once, not once per read', () => {
+  const filler = `X-Filler: ${'a'.repeat(90)}\r\n`
+  const head = `CONNECT example.com:443 HTTP/1.1\r\n${filler.repeat(150)}\r\n`
+  const wire = Buffer.from(`${head}tunnel`, 'latin1')
+  assert.ok(head.length > 15_000 && head.length < MAX_HTTP_HEAD_BYTES)
+  const queue = new CountingQueue()
+  let request: HttpProxyRequest | undefined
+  for (let at = 0; at < head.length; at++) {
+    queue.push(wire.subarray(at, at + 1))
+    request = parseHttpProxyRequest(queue)
+    assert.equal(request === undefined, at < head.length - 1)
+  }
+  assert.equal(request?.headers.length, 150)
+  queue.push(wire.subarray(head.length))
+  assert.equal(queue.consume(queue.length).toString(), 'tunnel')
+  // Each read is searched from 3 bytes before its own start: about 4 bytes per byte of head.
+  assert.ok(
+    queue.searched <= 4 * head.length,
+    `${queue.searched} bytes searched for a ${head.length}-byte head`,
+  )
+})
