@@ -41,6 +41,16 @@ export function relaySocket(
   return relay(socket, target, { timeouts })
 }
 
+/** Error codes of a connection that was never made: an operator needs to see them (a server down). */
+const CONNECT_FAILURES = new Set([
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+])
+
 /** Dials through the dispatcher and logs the access line. */
 export async function dialFor(
   options: ProxyInboundOptions,
@@ -51,6 +61,13 @@ export async function dialFor(
   try {
     const target = await options.dispatcher.dialTcp(destination, context)
     options.onAccess?.({ source: context.source, destination: label, status: 'accepted', user: context.user })
+    // An outbound may hand over a stream that is still connecting (VMess over TCP): a failed
+    // connection then shows here, after the client was answered, as it does in V2Ray.
+    target.once('error', (error: Error & { code?: unknown }) => {
+      const reason = typeof error.code === 'string' ? error.code : 'ERROR'
+      const level = CONNECT_FAILURES.has(reason) ? 'warn' : 'debug'
+      options.logger[level]({ source: context.source, destination: label, reason }, 'tunnel failed')
+    })
     return target
   } catch (error) {
     const reason =
