@@ -334,7 +334,11 @@ async function measureRate(
   const rateRow = figure(`${label}: rate`, 'conn/s', 'higher', kind === 'socks' ? 1.5 : undefined)
   const p50Row = figure(`${label}: p50`, 'ms', 'lower')
   const p99Row = figure(`${label}: p99`, 'ms', 'lower', kind === 'socks' ? 1 : undefined)
+  // Steadier than the rate on a shared machine: what one round trip costs the two proxies.
+  const cpuRow = figure(`${label}: CPU client+server per connection`, 'µs', 'lower')
   await interleave(running, async (chain, warmup) => {
+    const processes = chain === undefined ? [load.pid] : [chain.client.pid, chain.server.pid]
+    const before = processes.map(cpuSeconds)
     const reply = await load.send(
       {
         op: 'rate',
@@ -354,6 +358,9 @@ async function measureRate(
     record(rateRow, key, (reply.count / reply.ms) * 1e3)
     record(p50Row, key, percentile(reply.latencies, 50))
     record(p99Row, key, percentile(reply.latencies, 99))
+    const used = processes.reduce((sum, pid, i) => sum + cpuSeconds(pid) - before[i]!, 0)
+    // Without a proxy the column is the load tool's own CPU per round trip.
+    if (reply.count > 0) record(cpuRow, key, (used / reply.count) * 1e6)
   })
 }
 
