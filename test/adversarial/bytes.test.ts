@@ -3,7 +3,7 @@ import { createHash, randomBytes, randomInt } from 'node:crypto'
 import { once } from 'node:events'
 import type { Duplex } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
-import type { VmessInbound } from '../../src/inbound/vmess.js'
+import type { AccessRecord, VmessInbound } from '../../src/inbound/vmess.js'
 import { VmessOutbound } from '../../src/outbound/vmess.js'
 import { Command, type SecurityName } from '../../src/protocol/constants.js'
 import type { VmessClientStream } from '../../src/streams/vmess-client-stream.js'
@@ -34,6 +34,8 @@ interface TargetConnection {
 }
 const atTarget: TargetConnection[] = []
 let inbound: VmessInbound
+/** The tsray server's access log: which requests were Mux.Cool connections. */
+const access: AccessRecord[] = []
 let tsrayPort = 0
 
 before(async () => {
@@ -52,7 +54,11 @@ before(async () => {
       socket.end()
     })
   })
-  inbound = testVmessInbound([user], { metrics, timeouts: () => TIMEOUTS })
+  inbound = testVmessInbound([user], {
+    metrics,
+    timeouts: () => TIMEOUTS,
+    onAccess: (record) => access.push(record),
+  })
   tsrayPort = await listenVmess(inbound)
 })
 after(async () => {
@@ -242,6 +248,133 @@ describe('V2Ray 4.34 client → tsray server', () => {
       assert.ok(WRAP_BYTES / 1_966 > 65_536)
       assert.equal(connectionAt(index)!.bytes, WRAP_BYTES)
       assert.equal(connectionAt(index)!.sha256, sent)
+    } finally {
+      await v2ray.stop()
+    }
+  })
+})
+
+/** Sub-streams per Mux case, run at once over one Mux.Cool connection; together they carry CASE_BYTES. */
+const MUX_STREAMS = 4
+const muxContext = { inboundTag: 'bytes', source: '127.0.0.1:1', user: '' }
+const tcpTarget = (): { network: 'tcp'; host: string; port: number } => ({
+  network: 'tcp',
+  host: '127.0.0.1',
+  port: target.port,
+})
+
+/**
+ * `streams` sub-streams at once, each `total` random bytes echoed: the SHA-256 that came back equals
+ * the one sent, and the target connections they opened received exactly those bytes (in any order).
+ */
+async function verifyConcurrent(open: () => Promise<Duplex>, streams: number, total: number, label: string) {
+  const first = atTarget.length
+  const sent = await Promise.all(
+    Array.from({ length: streams }, async () => {
+      const stream = await open()
+      const [written, received] = await Promise.all([
+        writeRandom(stream, total, false),
+        readRandom(stream, total),
+      ])
+      stream.destroy()
+      assert.equal(received, written, `${label}: the bytes that came back differ`)
+      return written
+    }),
+  )
+  const records = atTarget.slice(first)
+  assert.equal(
+    records.length,
+    streams,
+    `${label}: ${records.length} target connections for ${streams} streams`,
+  )
+  for (const record of records)
+    assert.equal(record.bytes, total, `${label}: a target connection got ${record.bytes} bytes`)
+  const atTargetHashes = records.map((record) => record.sha256 || record.hash.copy().digest('hex'))
+  assert.deepEqual(atTargetHashes.sort(), [...sent].sort(), `${label}: the target got other bytes`)
+}
+
+/** The streams since access record `first` rode fewer VMess connections than there were streams. */
+function assertMuxed(first: number, label: string): void {
+  const connections = access.slice(first).filter((record) => record.destination === 'tcp:v1.mux.cool:0')
+  assert.ok(
+    connections.length >= 1 && connections.length < MUX_STREAMS,
+    `${label}: ${connections.length} Mux.Cool connections for ${MUX_STREAMS} streams`,
+  )
+}
+
+describe('Mux.Cool: concurrent sub-streams over one connection', () => {
+  const bytesEach = CASE_BYTES / MUX_STREAMS
+
+  function muxClient(serverPort: number): VmessOutbound {
+    return new VmessOutbound({
+      tag: 'mux-client',
+      connectTimeoutMs: 5_000,
+      server: { host: '127.0.0.1', port: serverPort, user, legacy: false, security: 'aes-128-gcm' },
+      mux: { concurrency: 8, idleCloseMs: 200 },
+    })
+  }
+
+  test(`tsray → tsray: ${MUX_STREAMS} × ${bytesEach} bytes echoed, SHA-256 equal at both ends`, async () => {
+    const outbound = muxClient(tsrayPort)
+    try {
+      const first = access.length
+      await verifyConcurrent(
+        () => outbound.dialTcp(tcpTarget(), muxContext),
+        MUX_STREAMS,
+        bytesEach,
+        'mux tsray',
+      )
+      assertMuxed(first, 'mux tsray')
+    } finally {
+      outbound.close()
+    }
+  })
+
+  test(`tsray → V2Ray 4.34: ${MUX_STREAMS} × ${bytesEach} bytes echoed, SHA-256 equal at both ends`, async () => {
+    const v2rayPort = await freePort()
+    const v2ray = await startV2ray(
+      {
+        log: { loglevel: 'warning' },
+        inbounds: [
+          {
+            listen: '127.0.0.1',
+            port: v2rayPort,
+            protocol: 'vmess',
+            settings: { clients: [{ id: user.uuid, alterId: 0 }] },
+          },
+        ],
+        outbounds: [{ protocol: 'freedom' }],
+      },
+      { waitPort: v2rayPort },
+    )
+    const outbound = muxClient(v2rayPort)
+    try {
+      await verifyConcurrent(
+        () => outbound.dialTcp(tcpTarget(), muxContext),
+        MUX_STREAMS,
+        bytesEach,
+        'mux via V2Ray',
+      )
+    } finally {
+      outbound.close()
+      await v2ray.stop()
+    }
+  })
+
+  test(`V2Ray 4.34 → tsray: ${MUX_STREAMS} × ${bytesEach} bytes echoed through V2Ray's mux, SHA-256 equal at both ends`, async () => {
+    const tcpPort = await freePort()
+    const config = v2rayClientConfig(tcpPort, await freePort(), 9, 'aes-128-gcm')
+    const v2ray = await startV2ray(
+      {
+        ...config,
+        outbounds: config.outbounds.map((o) => ({ ...o, mux: { enabled: true, concurrency: 8 } })),
+      },
+      { waitPort: tcpPort },
+    )
+    try {
+      const first = access.length
+      await verifyConcurrent(() => connectTcp(tcpPort), MUX_STREAMS, bytesEach, 'mux from V2Ray')
+      assertMuxed(first, 'mux from V2Ray')
     } finally {
       await v2ray.stop()
     }
