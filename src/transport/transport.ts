@@ -23,3 +23,16 @@ export interface StreamServer {
  * 'error'. That lets a proxy answer its client without waiting a round trip, as V2Ray does.
  */
 export type StreamDialer = (host: string, port: number) => Promise<Duplex> | Duplex
+
+/**
+ * Marks a byte stream that cannot half-close (WebSocket): ending its writable side sends nothing, so the
+ * peer learns of a close only when the stream is destroyed.
+ */
+export interface WholeCloseStream {
+  readonly halfClose: false
+}
+
+/** False for a stream that marks itself as a WholeCloseStream; true for TCP, TLS and the rest. */
+export function canHalfClose(stream: Duplex): boolean {
+  return (stream as Partial<WholeCloseStream>).halfClose !== false
+}

@@ -9,7 +9,7 @@ import { TransportError } from '../errors.js'
 import type { Logger } from '../types.js'
 import { forwardedPeer, hostOf, MAX_HTTP_HEAD_BYTES, REFUSAL_LINGER_MS, requestPath } from './http-header.js'
 import { formatHostPort } from './tcp.js'
-import type { PeerInfo, StreamHandler } from './transport.js'
+import type { PeerInfo, StreamHandler, WholeCloseStream } from './transport.js'
 
 /**
  * Largest WebSocket message either side accepts (ws `maxPayload`); a bigger one closes the connection with 1009.
@@ -65,7 +65,8 @@ function decodeEarlyData(text: string): Buffer | undefined {
  * both directions are done, so the close frame goes out when the stream is destroyed (after both ends, or on
  * error) or in answer to the peer's. A client with early data connects at its first write.
  */
-export class WebSocketStream extends Duplex {
+export class WebSocketStream extends Duplex implements WholeCloseStream {
+  readonly halfClose = false
   #ws: WebSocket | undefined
   readonly #connect: ((earlyData: Buffer) => Promise<WebSocket>) | undefined
   readonly #maxEarlyData: number
