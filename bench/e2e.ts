@@ -92,7 +92,7 @@ const CHAINS = [TSRAY, V2RAY, V2RAY_AA, TSRAY_TO_V2RAY, V2RAY_TO_TSRAY]
 const DIRECT_KEY = 'direct'
 
 /** The client inbounds of every chain, each routed to an outbound with its own security. */
-const INBOUND_KINDS = ['gcm', 'chacha', 'none', 'legacy', 'socks'] as const
+const INBOUND_KINDS = ['gcm', 'chacha', 'none', 'legacy', 'websocket', 'mux', 'socks'] as const
 type InboundKind = (typeof INBOUND_KINDS)[number]
 
 const AEAD_USER_ID = randomUUID()
@@ -103,6 +103,8 @@ const OUTBOUND_USERS: ReadonlyMap<string, BenchUser> = new Map([
   ['chacha', { id: AEAD_USER_ID, alterId: 0, security: 'chacha20-poly1305' }],
   ['none', { id: AEAD_USER_ID, alterId: 0, security: 'none' }],
   ['legacy', { id: LEGACY_USER_ID, alterId: LEGACY_ALTER_ID, security: 'aes-128-gcm' }],
+  ['websocket', { id: AEAD_USER_ID, alterId: 0, security: 'aes-128-gcm', websocket: true }],
+  ['mux', { id: AEAD_USER_ID, alterId: 0, security: 'aes-128-gcm', mux: true }],
 ])
 const SERVER_USERS = [
   { id: AEAD_USER_ID, alterId: 0 },
@@ -125,6 +127,7 @@ async function startChain(
   kinds: readonly InboundKind[],
 ): Promise<RunningChain> {
   const serverPort = await freePort()
+  const websocketPort = await freePort()
   const ports = new Map<InboundKind, number>()
   const inbounds: ClientInbound[] = []
   for (const kind of kinds) {
@@ -138,18 +141,17 @@ async function startChain(
     })
   }
   const name = `${chain.key}-${serverPort}`
-  const server = await startProxy(chain.server, serverConfig({ port: serverPort, users: SERVER_USERS }), {
-    dir,
-    name: `${name}-server`,
-    waitPorts: [serverPort],
-    v2ray,
-  })
+  const server = await startProxy(
+    chain.server,
+    serverConfig({ port: serverPort, websocketPort, users: SERVER_USERS }),
+    { dir, name: `${name}-server`, waitPorts: [serverPort, websocketPort], v2ray },
+  )
   const client = await startProxy(
     chain.client,
     clientConfig({
       inbounds,
       outbounds: OUTBOUND_USERS,
-      server: { port: serverPort },
+      server: { port: serverPort, websocketPort },
       target: { port: targetPort },
     }),
     { dir, name: `${name}-client`, waitPorts: [...ports.values()], v2ray },
@@ -597,6 +599,7 @@ async function main(): Promise<void> {
       { kind: 'chacha', name: 'chacha20-poly1305', rate: 1.15, cpu: 0.85 },
       { kind: 'none', name: 'none' },
       { kind: 'legacy', name: 'legacy header, aes-128-gcm' },
+      { kind: 'websocket', name: 'WebSocket, aes-128-gcm' },
     ]
     for (const c of throughputCases) {
       for (const op of ['upload', 'download'] as const) {
@@ -620,6 +623,15 @@ async function main(): Promise<void> {
           rateTarget: 1,
         })
       }
+    }
+    // Mux.Cool: 8 streams ride one VMess connection (V2Ray's default concurrency) instead of 8.
+    for (const op of ['upload', 'download'] as const) {
+      await measureThroughput(load, running, targetPort, {
+        op,
+        kind: 'mux',
+        streams: 8,
+        label: `8 streams ${op === 'upload' ? 'up' : 'down'} over Mux.Cool, aes-128-gcm`,
+      })
     }
     await measureRate(load, withDirect, targetPort, 'socks', 'SOCKS5 connect, 100 B echo, close, 16 workers')
     await measureRate(load, running, targetPort, 'gcm', 'port-forward connect, 100 B echo, close, 16 workers')

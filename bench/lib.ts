@@ -173,7 +173,14 @@ export interface BenchUser {
   readonly id: string
   readonly alterId: number
   readonly security: string
+  /** Reach the server's WebSocket inbound instead of its TCP one. */
+  readonly websocket?: boolean
+  /** Mux.Cool with V2Ray's default concurrency of 8 sub-sessions per connection. */
+  readonly mux?: boolean
 }
+
+/** The path of the servers' WebSocket inbound. */
+const WEBSOCKET = { network: 'ws', wsSettings: { path: '/bench' } }
 
 /** A client inbound: a port-forward (dokodemo-door) to the target, or SOCKS5; routed to `outbound`. */
 export interface ClientInbound {
@@ -189,7 +196,7 @@ const QUIET_LOG = { loglevel: 'none', access: 'none' }
 export function clientConfig(options: {
   inbounds: readonly ClientInbound[]
   outbounds: ReadonlyMap<string, BenchUser>
-  server: { port: number }
+  server: { port: number; websocketPort?: number }
   target: { port: number }
 }): object {
   return {
@@ -218,11 +225,13 @@ export function clientConfig(options: {
         vnext: [
           {
             address: '127.0.0.1',
-            port: options.server.port,
+            port: user.websocket === true ? (options.server.websocketPort ?? 0) : options.server.port,
             users: [{ id: user.id, alterId: user.alterId, security: user.security }],
           },
         ],
       },
+      ...(user.websocket === true ? { streamSettings: WEBSOCKET } : {}),
+      ...(user.mux === true ? { mux: { enabled: true, concurrency: 8 } } : {}),
     })),
     routing: {
       rules: options.inbounds.map((inbound) => ({
@@ -234,20 +243,28 @@ export function clientConfig(options: {
   }
 }
 
-/** A server: a VMess inbound with `users`, and freedom. */
+/** A server: a VMess inbound with `users` (and the same over WebSocket on `websocketPort`), and freedom. */
 export function serverConfig(options: {
   port: number
+  websocketPort?: number
   users: readonly { id: string; alterId: number }[]
 }): object {
+  const settings = { clients: options.users.map((user) => ({ id: user.id, alterId: user.alterId })) }
   return {
     log: QUIET_LOG,
     inbounds: [
-      {
-        listen: '127.0.0.1',
-        port: options.port,
-        protocol: 'vmess',
-        settings: { clients: options.users.map((user) => ({ id: user.id, alterId: user.alterId })) },
-      },
+      { listen: '127.0.0.1', port: options.port, protocol: 'vmess', settings },
+      ...(options.websocketPort === undefined
+        ? []
+        : [
+            {
+              listen: '127.0.0.1',
+              port: options.websocketPort,
+              protocol: 'vmess',
+              settings,
+              streamSettings: WEBSOCKET,
+            },
+          ]),
     ],
     outbounds: [{ protocol: 'freedom' }],
   }
