@@ -17,8 +17,12 @@ import type { PeerInfo, StreamHandler, WholeCloseStream } from './transport.js'
  */
 export const MAX_WEBSOCKET_MESSAGE_BYTES = 1024 * 1024
 
-/** Largest message we send: a longer write is split, so that any peer's message limit is far away. */
-export const WEBSOCKET_SEND_BYTES = 16 * 1024
+/**
+ * Largest message we send; a longer write is split. One sealed VMess write (up to ~66 KiB: a 65,535-byte
+ * chunk) fits one message: V2Ray, Xray, sing-box and mihomo read messages as streams with no size limit,
+ * and ours stop at MAX_WEBSOCKET_MESSAGE_BYTES. Each message costs a frame and a masked copy on a client.
+ */
+export const WEBSOCKET_SEND_BYTES = 128 * 1024
 
 /** How long the opening handshake may take: V2Ray's upgrader HandshakeTimeout (server side). */
 export const WEBSOCKET_HANDSHAKE_TIMEOUT_MS = 4_000
