@@ -123,6 +123,25 @@ async function verify(stream: Duplex, total: number, label: string, index: numbe
   )
 }
 
+/** V2Ray 4.34 as the VMess server (the test user, freedom) on `port`. */
+function startV2rayServer(port: number): Promise<V2rayProcess> {
+  return startV2ray(
+    {
+      log: { loglevel: 'warning' },
+      inbounds: [
+        {
+          listen: '127.0.0.1',
+          port,
+          protocol: 'vmess',
+          settings: { clients: [{ id: user.uuid, alterId: 0 }] },
+        },
+      ],
+      outbounds: [{ protocol: 'freedom' }],
+    },
+    { waitPort: port },
+  )
+}
+
 function tsrayClient(serverPort: number, security: SecurityName): VmessOutbound {
   return new VmessOutbound({
     tag: 'client',
@@ -180,21 +199,7 @@ describe('tsray client → V2Ray 4.34 server', () => {
   let v2rayPort = 0
   before(async () => {
     v2rayPort = await freePort()
-    v2ray = await startV2ray(
-      {
-        log: { loglevel: 'warning' },
-        inbounds: [
-          {
-            listen: '127.0.0.1',
-            port: v2rayPort,
-            protocol: 'vmess',
-            settings: { clients: [{ id: user.uuid, alterId: 0 }] },
-          },
-        ],
-        outbounds: [{ protocol: 'freedom' }],
-      },
-      { waitPort: v2rayPort },
-    )
+    v2ray = await startV2rayServer(v2rayPort)
   })
   after(() => v2ray.stop())
   for (const security of SECURITIES) {
@@ -332,21 +337,7 @@ describe('Mux.Cool: concurrent sub-streams over one connection', () => {
 
   test(`tsray → V2Ray 4.34: ${MUX_STREAMS} × ${bytesEach} bytes echoed, SHA-256 equal at both ends`, async () => {
     const v2rayPort = await freePort()
-    const v2ray = await startV2ray(
-      {
-        log: { loglevel: 'warning' },
-        inbounds: [
-          {
-            listen: '127.0.0.1',
-            port: v2rayPort,
-            protocol: 'vmess',
-            settings: { clients: [{ id: user.uuid, alterId: 0 }] },
-          },
-        ],
-        outbounds: [{ protocol: 'freedom' }],
-      },
-      { waitPort: v2rayPort },
-    )
+    const v2ray = await startV2rayServer(v2rayPort)
     const outbound = muxClient(v2rayPort)
     try {
       await verifyConcurrent(

@@ -18,7 +18,7 @@ import {
   SSH_BANNER,
   tlsClientHello,
 } from '../helpers/probe-corpus.js'
-import { isSilent, pool, probe, type ProbeMode, reactionClass, scaled } from '../helpers/probe.js'
+import { flipped, isSilent, pool, probe, type ProbeMode, reactionClass, scaled } from '../helpers/probe.js'
 import {
   ADDRESSES,
   firstChunk,
@@ -84,12 +84,6 @@ function freshContext(users: UserDirectory, legacy: LegacyAuthTable | undefined)
     sessions: new SessionHistory(),
     now: () => Math.floor(Date.now() / 1000),
   }
-}
-
-function flipped(wire: Buffer, bit: number): Buffer {
-  const out = Buffer.from(wire)
-  out[bit >> 3] = out.readUInt8(bit >> 3) ^ (1 << (bit & 7))
-  return out
 }
 
 test('ServerHandshake refuses every single-bit flip of an AEAD header with a drain, never accepts it', () => {

@@ -14,7 +14,7 @@ import type { StreamServer } from '../../src/transport/transport.js'
 import { makeTestCertificates, type TestCertificates } from '../helpers/certs.js'
 import { failOnLeakedHandles } from '../helpers/leaks.js'
 import { startEchoServer } from '../helpers/net.js'
-import { pool } from '../helpers/probe.js'
+import { flipped, pool } from '../helpers/probe.js'
 import { ADDRESSES, firstChunk, genuineRequest, MemoryMetrics, userWithDrain } from '../helpers/requests.js'
 import { testVmessInbound } from '../helpers/vmess-server.js'
 
@@ -98,12 +98,6 @@ async function probeStream(
     if (input.length > 0) stream.write(input)
     if (mode === 'fin') stream.end()
   })
-}
-
-function flipped(wire: Buffer, bit: number): Buffer {
-  const out = Buffer.from(wire)
-  out[bit >> 3] = out.readUInt8(bit >> 3) ^ (1 << (bit & 7))
-  return out
 }
 
 let certs: TestCertificates

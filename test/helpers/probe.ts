@@ -6,6 +6,13 @@ export const FULL_SCALE = process.env.TSRAY_FULL === '1'
 /** Picks the CI or the full-scale value. */
 export const scaled = <T>(ci: T, full: T): T => (FULL_SCALE ? full : ci)
 
+/** A copy of `wire` with bit `bit` (0 = the first byte's lowest bit) flipped. */
+export function flipped(wire: Buffer, bit: number): Buffer {
+  const out = Buffer.from(wire)
+  out[bit >> 3] = out.readUInt8(bit >> 3) ^ (1 << (bit & 7))
+  return out
+}
+
 /** How a probe is sent: FIN after the input, or hold the connection open after it. */
 export type ProbeMode = 'fin' | 'hold'
 
