@@ -252,6 +252,11 @@ export interface VmessServer {
 /** `settings` of a VMess outbound: at least one server with at least one user. */
 export interface VmessOutboundSettings {
   readonly vnext: readonly VmessServer[]
+  /**
+   * tsray's own key: the largest whole chunk the outbound writes over TCP. Absent: 65,535, which V2Ray,
+   * Xray and tsray servers read; a sing-box or mihomo server needs 16,450 (PROTOCOL §7.3).
+   */
+  readonly maxChunkLength?: number
 }
 
 /** What every outbound has. `sendThrough` is the local IP to connect from. */
@@ -1885,10 +1890,22 @@ const vmessServerSchema = z
   })
   .transform((server): VmessServer => ({ address: server.address, port: server.port, users: server.users }))
 
+/** Bounds of `maxChunkLength`: the whole chunk, length field included, as a VMess length field holds it. */
+const MIN_CHUNK_LENGTH_SETTING = 1_024
+const MAX_CHUNK_LENGTH_SETTING = 65_535
+
 /** `settings` of a VMess outbound. */
 export const vmessOutboundSettingsSchema = z
-  .object({ vnext: z.array(vmessServerSchema).min(1) })
-  .transform((settings): VmessOutboundSettings => ({ vnext: settings.vnext }))
+  .object({
+    vnext: z.array(vmessServerSchema).min(1),
+    maxChunkLength: leaf(
+      optional(integerReader(MIN_CHUNK_LENGTH_SETTING, MAX_CHUNK_LENGTH_SETTING), undefined),
+    ),
+  })
+  .transform((settings): VmessOutboundSettings => ({
+    vnext: settings.vnext,
+    ...(settings.maxChunkLength !== undefined ? { maxChunkLength: settings.maxChunkLength } : {}),
+  }))
 
 /** The settings schema of each outbound protocol. */
 export const outboundSettingsSchemas = {

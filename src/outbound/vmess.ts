@@ -3,7 +3,7 @@ import { secureRandom } from '../crypto/random.js'
 import { createClientRequest, resolveSecurity } from '../protocol/client-request.js'
 import { Command, type CommandValue, type SecurityName } from '../protocol/constants.js'
 import type { VmessUser } from '../protocol/user.js'
-import { VmessClientStream } from '../streams/vmess-client-stream.js'
+import { VmessClientStream, type VmessStreamOptions } from '../streams/vmess-client-stream.js'
 import { connectTcpEagerly } from '../transport/tcp.js'
 import type { StreamDialer } from '../transport/transport.js'
 import type { Destination } from '../types.js'
@@ -40,11 +40,14 @@ export class VmessOutbound implements Outbound {
   readonly #server: VmessServerSettings
   readonly #dial: StreamDialer
   readonly #mux: MuxClient | undefined
+  readonly #streamOptions: VmessStreamOptions
 
   constructor(options: {
     tag: string
     server: VmessServerSettings
     connectTimeoutMs: number
+    /** Largest whole chunk written over TCP: TCP_CHUNK_LENGTH by default, SING_CHUNK_LENGTH for a sing-box or mihomo server. */
+    maxChunkLength?: number
     /** The transport to the server (TLS, WebSocket …); plain TCP when absent. */
     dial?: StreamDialer
     /** Mux.Cool (V2Ray `mux.enabled`): streams and UDP share Cmd 3 connections (PROTOCOL §8). */
@@ -52,6 +55,8 @@ export class VmessOutbound implements Outbound {
   }) {
     this.tag = options.tag
     this.#server = options.server
+    this.#streamOptions =
+      options.maxChunkLength === undefined ? {} : { maxChunkLength: options.maxChunkLength }
     this.#dial =
       options.dial ?? ((host, port) => connectTcpEagerly(host, port, { timeoutMs: options.connectTimeoutMs }))
     this.#mux =
@@ -81,7 +86,7 @@ export class VmessOutbound implements Outbound {
       now: Math.floor(Date.now() / 1000),
       random: secureRandom,
     })
-    const stream = new VmessClientStream(socket, request)
+    const stream = new VmessClientStream(socket, request, this.#streamOptions)
     socket.on('error', (error) => stream.destroy(error))
     return stream
   }

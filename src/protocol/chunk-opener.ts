@@ -70,6 +70,7 @@ export class ChunkOpener {
   #item: Buffer = EMPTY
   #itemOffset = 0
   #ended = false
+  #largestChunkLength = 0
 
   constructor(params: BodyParams, options: { maxChunkLength?: number } = {}) {
     const framing = resolveBodyFraming(params)
@@ -99,6 +100,11 @@ export class ChunkOpener {
   /** True when no chunk is partly received, so a transport close here is a clean end (PROTOCOL §7.7). */
   get atChunkBoundary(): boolean {
     return this.#framing.kind === 'raw' || (this.#phase === Phase.Length && this.#queue.length === 0)
+  }
+
+  /** The largest whole chunk (length field included) whose length was read so far; 0 before the first. */
+  get largestChunkLength(): number {
+    return this.#largestChunkLength
   }
 
   /** Bytes received and not yet returned: part of a chunk, or a payload awaiting its tag and padding. */
@@ -202,6 +208,8 @@ export class ChunkOpener {
         `Cannot open chunk: length is ${length}, limit is ${this.#maxChunkLength}`,
       )
     }
+    const whole = framing.lengthFieldLength + length
+    if (whole > this.#largestChunkLength) this.#largestChunkLength = whole
     if (framing.sealing === 'fnv') {
       this.#phase = Phase.Whole
       this.#fixedLength = length

@@ -32,9 +32,10 @@ export const STREAM_CHUNK_LENGTH = 16_384
 export const TCP_CHUNK_LENGTH = 65_535
 
 /**
- * Whole-chunk size a sing-vmess peer can read: its stream reader hands each chunk to a 16,384-byte
- * buffer and fails with io.ErrShortBuffer when the sealed payload (tag included, padding not) is
- * larger (sing-vmess `ReadChunkSize`, `StreamChunkReader.Read`). 2 + 16,384 + 64 reserved padding.
+ * Whole-chunk size a sing-vmess peer (sing-box, mihomo) can read: its chunk readers
+ * (`AEADChunkReader.Read`, `StreamChunkReader.Read`) fail with io.ErrShortBuffer when a chunk's
+ * payload and tag exceed the caller's buffer: sing's `buf.BufferSize` (32 KiB, 16 KiB in low-memory
+ * builds), mihomo's `pool.RelayBufferSize` (20 KiB, 16 KiB). 2 + 16,384 + 64 reserved padding fits all.
  */
 export const SING_CHUNK_LENGTH = 2 + 16_384 + 64
 
@@ -109,8 +110,7 @@ export function maxPayloadFor(params: BodyParams, maxChunkLength: number): numbe
  * socket.end(sealer.end())
  */
 export class ChunkSealer {
-  /** Largest payload of one chunk, and so of one datagram for packets; Infinity for raw bodies. */
-  readonly maxPayload: number
+  #maxPayload: number
   readonly #framing: BodyFraming
   readonly #packet: boolean
   readonly #random: RandomSource
@@ -131,12 +131,12 @@ export class ChunkSealer {
     this.#packet = params.transfer === 'packet'
     this.#random = options.random ?? secureRandom
     if (framing.kind === 'raw') {
-      this.maxPayload = Number.POSITIVE_INFINITY
+      this.#maxPayload = Number.POSITIVE_INFINITY
     } else {
       const maxChunkLength =
         options.maxChunkLength ?? (this.#packet ? MAX_UDP_CHUNK_LENGTH : STREAM_CHUNK_LENGTH)
       checkMaxChunkLength(framing, maxChunkLength)
-      this.maxPayload = maxChunkLength - chunkOverhead(framing)
+      this.#maxPayload = maxChunkLength - chunkOverhead(framing)
     }
     this.#shake = framing.shakeSeed === undefined ? undefined : new ShakeStream(framing.shakeSeed)
     this.#cfb = framing.cfb ? bodyCfb(params, 'seal') : undefined
@@ -144,6 +144,21 @@ export class ChunkSealer {
     this.#lengthKey = framing.lengthKey
     this.#nonce = framing.payloadKey?.iv ?? EMPTY
     this.#lengthNonce = framing.lengthKey?.iv ?? EMPTY
+  }
+
+  /** Largest payload of one chunk, and so of one datagram for packets; Infinity for raw bodies. */
+  get maxPayload(): number {
+    return this.#maxPayload
+  }
+
+  /**
+   * Changes the whole-chunk limit for the chunks sealed from now on (streams only: a datagram's limit
+   * is fixed). The reader sees each chunk's length, so the size may change at any chunk.
+   */
+  setMaxChunkLength(maxChunkLength: number): void {
+    if (this.#framing.kind === 'raw' || this.#packet) return
+    checkMaxChunkLength(this.#framing, maxChunkLength)
+    this.#maxPayload = maxChunkLength - chunkOverhead(this.#framing)
   }
 
   /**
@@ -156,7 +171,7 @@ export class ChunkSealer {
     // An empty chunk would be the end marker (PROTOCOL §7.3).
     if (plaintext.length === 0) return EMPTY
     if (this.#framing.kind === 'raw') return this.#cfb === undefined ? plaintext : this.#cfb.update(plaintext)
-    const maxPayload = this.maxPayload
+    const maxPayload = this.#maxPayload
     if (this.#packet && plaintext.length > maxPayload) {
       throw new ProtocolError(
         'DATAGRAM_TOO_LARGE',

@@ -52,6 +52,9 @@ function buildOutbound(config: OutboundConfig, tag: string): Outbound {
         tag,
         ...(config.mux?.enabled === true ? { mux: { concurrency: config.mux.concurrency } } : {}),
         connectTimeoutMs: CONNECT_TIMEOUT_MS,
+        ...(config.settings.maxChunkLength !== undefined
+          ? { maxChunkLength: config.settings.maxChunkLength }
+          : {}),
         dial: createStreamDialer(config.stream, { connectTimeoutMs: CONNECT_TIMEOUT_MS }),
         server: {
           host: server.address,

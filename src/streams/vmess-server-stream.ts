@@ -2,7 +2,7 @@ import { ProtocolError } from '../errors.js'
 import { Duplex } from 'node:stream'
 import { ByteQueue } from '../protocol/byte-queue.js'
 import { ChunkOpener } from '../protocol/chunk-opener.js'
-import { ChunkSealer, TCP_CHUNK_LENGTH, wireBufferPool } from '../protocol/chunk-sealer.js'
+import { ChunkSealer, SING_CHUNK_LENGTH, TCP_CHUNK_LENGTH, wireBufferPool } from '../protocol/chunk-sealer.js'
 import { Security } from '../protocol/constants.js'
 import type { RequestHeader } from '../protocol/request-header.js'
 import {
@@ -25,7 +25,10 @@ export class VmessServerStream extends Duplex {
   readonly #kind: HeaderKind
   readonly #opener: ChunkOpener
   #sealer: ChunkSealer | undefined
+  /** Ceiling of the response's TCP chunks; undefined for packets (their 2,048-byte rule holds). */
   readonly #maxChunkLength: number | undefined
+  /** The response's current chunk limit: it follows the client's own largest chunk up to the ceiling. */
+  #chunkLength = 0
   #onData = (bytes: Buffer): void => this.#receive(bytes)
   // A close inside a chunk is a truncated body, not an end: fail the tunnel so nothing answers it.
   #onEnd = (): void => {
@@ -48,7 +51,11 @@ export class VmessServerStream extends Duplex {
       header: RequestHeader
       kind: HeaderKind
       buffered: ByteQueue
-      /** Whole-chunk limit of the response body over TCP: TCP_CHUNK_LENGTH by default (see VmessStreamOptions). */
+      /**
+       * Ceiling of the response body's whole chunks over TCP: TCP_CHUNK_LENGTH by default. Below it the
+       * response never uses larger chunks than the client has sent (at least SING_CHUNK_LENGTH): a client
+       * reads what it writes, and sing-box or mihomo clients cannot read 64 KiB chunks (PROTOCOL §7.3).
+       */
       maxChunkLength?: number
     },
   ) {
@@ -93,7 +100,8 @@ export class VmessServerStream extends Duplex {
   #responseStart(): Buffer {
     const header = { responseV: this.header.responseV, options: 0, command: 0, commandBytes: Buffer.alloc(0) }
     const keys = deriveResponseKeys(this.#kind, this.header.bodyKey, this.header.bodyIv)
-    const sealerOptions = this.#maxChunkLength === undefined ? {} : { maxChunkLength: this.#maxChunkLength }
+    if (this.#maxChunkLength !== undefined) this.#chunkLength = this.#responseChunkLength()
+    const sealerOptions = this.#maxChunkLength === undefined ? {} : { maxChunkLength: this.#chunkLength }
     if (this.#kind === 'legacy') {
       const { wire, cipher } = encodeLegacyResponseHeader(header, keys)
       const continueCfb = this.header.security === Security.Aes128Cfb ? cipher : undefined
@@ -104,9 +112,26 @@ export class VmessServerStream extends Duplex {
     return encodeAeadResponseHeader(header, keys)
   }
 
+  /** SING_CHUNK_LENGTH, or the client's largest chunk so far when larger, within the ceiling. */
+  #responseChunkLength(): number {
+    const ceiling = this.#maxChunkLength ?? TCP_CHUNK_LENGTH
+    return Math.min(ceiling, Math.max(SING_CHUNK_LENGTH, this.#opener.largestChunkLength))
+  }
+
+  /** Raises the response's chunk limit once the client has sent larger chunks. */
+  #followClientChunks(): void {
+    if (this.#maxChunkLength === undefined || this.#sealer === undefined) return
+    if (this.#opener.largestChunkLength <= this.#chunkLength) return
+    const next = this.#responseChunkLength()
+    if (next === this.#chunkLength) return
+    this.#chunkLength = next
+    this.#sealer.setMaxChunkLength(next)
+  }
+
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     let wire: Buffer
     try {
+      this.#followClientChunks()
       const start = this.#sealer === undefined ? this.#responseStart() : undefined
       wire =
         start === undefined
@@ -126,6 +151,7 @@ export class VmessServerStream extends Duplex {
   ): void {
     let wire: Buffer
     try {
+      this.#followClientChunks()
       const start = this.#sealer === undefined ? this.#responseStart() : undefined
       const sealer = this.#sealer!
       const sealed = this.writableObjectMode

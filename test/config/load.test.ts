@@ -591,6 +591,21 @@ test('validateConfig reports malformed values with their JSON path and plain wor
       'outbounds[0].settings.vnext[0].users: is required',
     ],
     [
+      minimal({
+        outbounds: [
+          {
+            protocol: 'vmess',
+            settings: {
+              vnext: [{ address: 'a.example', port: 443, users: [{ id: UUID }] }],
+              maxChunkLength: 100_000,
+            },
+          },
+        ],
+      }),
+      'outbounds[0].settings.maxChunkLength',
+      'outbounds[0].settings.maxChunkLength: 100000 is not an integer from 1024 to 65535',
+    ],
+    [
       minimal({ routing: { rules: [{ type: 'field', domain: ['a.com'], outboundTag: 'proxy' }] } }),
       'routing.rules[0].outboundTag',
       'routing.rules[0].outboundTag: no outbound has the tag "proxy"',
