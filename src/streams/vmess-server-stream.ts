@@ -100,7 +100,8 @@ export class VmessServerStream extends Duplex {
   #responseStart(): Buffer {
     const header = { responseV: this.header.responseV, options: 0, command: 0, commandBytes: Buffer.alloc(0) }
     const keys = deriveResponseKeys(this.#kind, this.header.bodyKey, this.header.bodyIv)
-    if (this.#maxChunkLength !== undefined) this.#chunkLength = this.#responseChunkLength()
+    if (this.#maxChunkLength !== undefined)
+      this.#chunkLength = this.#responseChunkLength(this.#maxChunkLength)
     const sealerOptions = this.#maxChunkLength === undefined ? {} : { maxChunkLength: this.#chunkLength }
     if (this.#kind === 'legacy') {
       const { wire, cipher } = encodeLegacyResponseHeader(header, keys)
@@ -112,18 +113,16 @@ export class VmessServerStream extends Duplex {
     return encodeAeadResponseHeader(header, keys)
   }
 
-  /** SING_CHUNK_LENGTH, or the client's largest chunk so far when larger, within the ceiling. */
-  #responseChunkLength(): number {
-    const ceiling = this.#maxChunkLength ?? TCP_CHUNK_LENGTH
+  /** SING_CHUNK_LENGTH, or the client's largest chunk so far when larger, within `ceiling`. */
+  #responseChunkLength(ceiling: number): number {
     return Math.min(ceiling, Math.max(SING_CHUNK_LENGTH, this.#opener.largestChunkLength))
   }
 
   /** Raises the response's chunk limit once the client has sent larger chunks. */
   #followClientChunks(): void {
     if (this.#maxChunkLength === undefined || this.#sealer === undefined) return
-    if (this.#opener.largestChunkLength <= this.#chunkLength) return
-    const next = this.#responseChunkLength()
-    if (next === this.#chunkLength) return
+    const next = this.#responseChunkLength(this.#maxChunkLength)
+    if (next <= this.#chunkLength) return
     this.#chunkLength = next
     this.#sealer.setMaxChunkLength(next)
   }
