@@ -18,6 +18,7 @@ import {
   PRIVATE_IP_RANGES,
   UPLINK_ONLY_MS,
 } from './defaults.js'
+import { type GrpcConfig, type H2Config, h2GrpcSettingsSchemas } from './transport-h2-grpc.js'
 
 // ─── The typed result ────────────────────────────────────────────────────────────────────────────
 
@@ -114,6 +115,8 @@ export type StreamConfig =
   | (StreamSecurityConfig & { readonly network: 'tcp'; readonly httpHeader?: HttpHeaderConfig })
   | (StreamSecurityConfig & { readonly network: 'ws'; readonly ws: WebSocketConfig })
   | (StreamSecurityConfig & { readonly network: 'httpupgrade'; readonly httpUpgrade: HttpUpgradeConfig })
+  | (StreamSecurityConfig & { readonly network: 'h2'; readonly h2: H2Config })
+  | (StreamSecurityConfig & { readonly network: 'grpc'; readonly grpc: GrpcConfig })
 
 /** A user name and password of a SOCKS or HTTP inbound. */
 export interface Account {
@@ -1013,21 +1016,13 @@ const STREAM_NETWORKS: Readonly<Record<string, StreamConfig['network']>> = {
   ws: 'ws',
   websocket: 'ws',
   httpupgrade: 'httpupgrade',
+  http: 'h2',
+  h2: 'h2',
+  grpc: 'grpc',
+  gun: 'grpc',
 }
-const SUPPORTED_NETWORKS = '"tcp", "ws", "httpupgrade"'
-const UNSUPPORTED_TRANSPORTS = [
-  'kcp',
-  'mkcp',
-  'h2',
-  'http',
-  'quic',
-  'ds',
-  'domainsocket',
-  'grpc',
-  'gun',
-  'splithttp',
-  'xhttp',
-]
+const SUPPORTED_NETWORKS = '"tcp", "ws", "httpupgrade", "http" (h2), "grpc"'
+const UNSUPPORTED_TRANSPORTS = ['kcp', 'mkcp', 'quic', 'ds', 'domainsocket', 'splithttp', 'xhttp']
 
 function readTransportNetwork(value: unknown): StreamConfig['network'] | Failure {
   if (value === undefined) return 'tcp'
@@ -1378,6 +1373,15 @@ const tlsSettingsSchema = z
 
 const TCP_STREAM: StreamConfig = { network: 'tcp', security: 'none' }
 
+const h2GrpcSchemas = h2GrpcSettingsSchemas({
+  leaf,
+  ignored,
+  fail,
+  isFailure: (value: unknown): value is Failure => value instanceof Failure,
+  describeValue,
+  readStringList,
+})
+
 const DEFAULT_TLS: TlsConfig = {
   serverName: undefined,
   alpn: undefined,
@@ -1397,6 +1401,8 @@ function adviseUnusedStreamSettings(value: unknown): string | undefined {
     ['tcpSettings', 'tcp', network],
     ['wsSettings', 'ws', network],
     ['httpupgradeSettings', 'httpupgrade', network],
+    ['httpSettings', 'h2', network],
+    ['grpcSettings', 'grpc', network],
   ]
     .filter(([key, wanted, actual]) => actual !== wanted && lookupKey(value, key ?? '') !== undefined)
     .map(([key, wanted]) => `${key} (${onlyFor(wanted ?? '')})`)
@@ -1421,10 +1427,10 @@ export const streamSettingsSchema = withRule(
       wsSettings: wsSettingsSchema.optional(),
       httpupgradeSettings: httpUpgradeSettingsSchema.optional(),
       kcpSettings: ignored(onlyFor('kcp')),
-      httpSettings: ignored(onlyFor('h2')),
+      httpSettings: h2GrpcSchemas.httpSettings.optional(),
       quicSettings: ignored(onlyFor('quic')),
       dsSettings: ignored(onlyFor('domainsocket')),
-      grpcSettings: ignored(onlyFor('grpc')),
+      grpcSettings: h2GrpcSchemas.grpcSettings.optional(),
       gunSettings: ignored(onlyFor('gun')),
       splithttpSettings: ignored(onlyFor('splithttp')),
       xhttpSettings: ignored(onlyFor('xhttp')),
@@ -1458,6 +1464,18 @@ export const streamSettingsSchema = withRule(
             network: 'httpupgrade',
             ...security,
             httpUpgrade: stream.httpupgradeSettings ?? httpUpgradeSettingsSchema.parse({}),
+          }
+        case 'h2':
+          return {
+            network: 'h2',
+            ...security,
+            h2: stream.httpSettings ?? h2GrpcSchemas.httpSettings.parse({}),
+          }
+        case 'grpc':
+          return {
+            network: 'grpc',
+            ...security,
+            grpc: stream.grpcSettings ?? h2GrpcSchemas.grpcSettings.parse({}),
           }
       }
     }),

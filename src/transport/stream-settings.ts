@@ -1,10 +1,14 @@
 // `streamSettings` → a listening StreamServer or a StreamDialer: the one switch on transport and security names.
 // Security wraps the TCP connection (TLS), the network runs on top (raw TCP with an optional HTTP header,
-// WebSocket, HTTPUpgrade), and whoever uses the result sees a plain Duplex of bytes.
+// WebSocket, HTTPUpgrade, or a stream of an HTTP/2 session: h2 and gRPC), and whoever uses the result sees a
+// plain Duplex of bytes.
 import { createServer as createNetServer, type Server, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { TransportError } from '../errors.js'
 import type { Logger } from '../types.js'
+import { createGrpcDialer, createGrpcStreamHandler, type GrpcSettings } from './grpc.js'
+import { createH2Dialer, createH2StreamHandler, type H2Settings } from './h2.js'
+import { createHttp2Acceptor, Http2SessionPool } from './h2-session.js'
 import { acceptHttpHeaderStream, type HttpHeaderSettings, wrapHttpHeaderClient } from './http-header.js'
 import { acceptHttpUpgrade, createHttpUpgradeDialer, type HttpUpgradeSettings } from './httpupgrade.js'
 import { closeServer, connectTcpEagerly, dialTcp, listenServer, trackConnection } from './tcp.js'
@@ -27,6 +31,8 @@ export type StreamSettings =
   | (StreamSecuritySettings & { readonly network: 'tcp'; readonly httpHeader?: HttpHeaderSettings })
   | (StreamSecuritySettings & { readonly network: 'ws'; readonly ws: WebSocketSettings })
   | (StreamSecuritySettings & { readonly network: 'httpupgrade'; readonly httpUpgrade: HttpUpgradeSettings })
+  | (StreamSecuritySettings & { readonly network: 'h2'; readonly h2: H2Settings })
+  | (StreamSecuritySettings & { readonly network: 'grpc'; readonly grpc: GrpcSettings })
 
 /** Where and how an inbound listens. */
 export interface StreamServerOptions {
@@ -65,12 +71,16 @@ function networkHandler(settings: StreamSettings, options: StreamServerOptions):
       const upgrade = settings.httpUpgrade
       return (socket, peer) => acceptHttpUpgrade(socket, peer, { settings: upgrade, ...common })
     }
+    case 'h2':
+      return createHttp2Acceptor({ ...common, onStream: createH2StreamHandler(settings.h2, common) })
+    case 'grpc':
+      return createHttp2Acceptor({ ...common, onStream: createGrpcStreamHandler(settings.grpc, common) })
   }
 }
 
 /**
- * A server for `streamSettings`: TCP or TLS, then raw bytes, HTTP header obfuscation, WebSocket or
- * HTTPUpgrade; each stream reaches `onStream` with an `error` listener on it. Certificate files are read by
+ * A server for `streamSettings`: TCP or TLS, then raw bytes, HTTP header obfuscation, WebSocket,
+ * HTTPUpgrade, h2 or gRPC; each stream reaches `onStream` with an `error` listener on it. Certificate files are read by
  * `listen()`, which rejects with a TransportError when one is missing.
  * @example
  * const server = createStreamServer(inbound.stream, { listen: '0.0.0.0', port: 443, onStream: (s, peer) => vmess.accept(s, peer) })
@@ -118,10 +128,15 @@ export function createStreamDialer(
 ): StreamDialer {
   const timeoutMs = options.connectTimeoutMs
   const tls = tlsOf(settings)
+  const overHttp2 = settings.network === 'h2' || settings.network === 'grpc'
   const dialSocket: (host: string, port: number) => Promise<Socket> =
     tls === undefined
       ? (host, port) => dialTcp(host, port, { timeoutMs })
-      : createTlsDialer(tls, { alpn: defaultAlpn(settings.network), timeoutMs })
+      : // HTTP/2 needs the server to choose h2, whatever else the config offers (Go's http2 transport does the same).
+        createTlsDialer(overHttp2 ? { ...tls, alpn: ['h2'] } : tls, {
+          alpn: defaultAlpn(settings.network),
+          timeoutMs,
+        })
   switch (settings.network) {
     case 'tcp': {
       const header = settings.httpHeader
@@ -139,5 +154,13 @@ export function createStreamDialer(
         serverName: tls?.serverName,
         timeoutMs,
       })
+    case 'h2': {
+      const pool = new Http2SessionPool({ dialSocket, secure: tls !== undefined, timeoutMs })
+      return createH2Dialer(settings.h2, { pool, timeoutMs })
+    }
+    case 'grpc': {
+      const pool = new Http2SessionPool({ dialSocket, secure: tls !== undefined, timeoutMs })
+      return createGrpcDialer(settings.grpc, { pool, serverName: tls?.serverName })
+    }
   }
 }
