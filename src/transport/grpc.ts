@@ -67,10 +67,20 @@ export function gunPaths(serviceName: string): { tun: string; tunMulti: string }
 export class GunStream extends Duplex {
   readonly #stream: Http2Stream
   readonly #decoder = new GunDecoder()
+  /** Server side: whether our `grpc-status` trailers went out, and whether a close waits for them. */
+  #trailersSent = false
+  #closeAfterTrailers = false
 
-  constructor(stream: Http2Stream) {
+  constructor(stream: Http2Stream, options: { server: boolean }) {
     super({ allowHalfOpen: true })
     this.#stream = stream
+    if (options.server) {
+      stream.on('wantTrailers', () => {
+        ;(stream as ServerHttp2Stream).sendTrailers({ 'grpc-status': GRPC_STATUS.ok })
+        this.#trailersSent = true
+        if (this.#closeAfterTrailers) stream.close(H2_CODES.noError)
+      })
+    } else this.#trailersSent = true
     stream.on('data', (chunk: Buffer) => this.#onData(chunk))
     stream.on('end', () => {
       if (this.#decoder.atBoundary) this.push(null)
@@ -125,9 +135,17 @@ export class GunStream extends Duplex {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     const stream = this.#stream
-    if (!stream.closed && !stream.destroyed) {
-      stream.close(error === null && this.writableFinished ? H2_CODES.noError : H2_CODES.cancel)
+    if (stream.closed || stream.destroyed) {
+      callback(error)
+      return
     }
+    if (error !== null || !this.writableFinished) stream.close(H2_CODES.cancel)
+    // Both sides ended: the stream closes by itself once our last frame (the trailers) is out.
+    else if (stream.readableEnded) return callback(null)
+    // The peer still sends after our end (a refusal's linger ran out): reset it with NO_ERROR, as Go does,
+    // after the trailers.
+    else if (this.#trailersSent) stream.close(H2_CODES.noError)
+    else this.#closeAfterTrailers = true
     callback(error)
   }
 }
@@ -165,9 +183,8 @@ export function createGrpcStreamHandler(
       return
     }
     stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true })
-    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': GRPC_STATUS.ok }))
     const forwardedFor = headers['x-forwarded-for']
-    const gun = new GunStream(stream)
+    const gun = new GunStream(stream, { server: true })
     gun.on('error', () => undefined)
     options.onStream(
       gun,
@@ -225,7 +242,7 @@ export function createGrpcDialer(
       te: 'trailers',
       ...(settings.userAgent === undefined ? {} : { 'user-agent': settings.userAgent }),
     })
-    const gun = new GunStream(stream)
+    const gun = new GunStream(stream, { server: false })
     watchStatus(gun, stream, address)
     return gun
   }

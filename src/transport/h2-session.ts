@@ -91,6 +91,8 @@ export function createHttp2Acceptor(options: {
     superviseServerSession(session, peer, options)
   })
   return (socket, peer) => {
+    // The listener keeps half-open sockets for VMess; HTTP/2 has no use for one whose peer stopped sending.
+    socket.once('end', () => socket.destroy())
     arriving = peer
     try {
       server.emit('connection', socket)
@@ -215,6 +217,8 @@ export class Http2SessionPool {
       maxSessionMemory: H2_MAX_SESSION_MEMORY_MB,
     })
     session.on('error', () => undefined)
+    // The dialled socket allows half-open (for VMess over TCP); a server's FIN ends the session here.
+    socket.once('end', () => session.destroy())
     await new Promise<void>((resolve, reject) => {
       const fail = (error: Error): void => {
         clearTimeout(timer)
