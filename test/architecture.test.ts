@@ -44,6 +44,7 @@ const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
       'node:net',
       'node:tls',
       'node:http',
+      'node:http2',
       'node:https',
       'node:stream',
       'node:crypto',
