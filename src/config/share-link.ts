@@ -1,14 +1,15 @@
 import { ProtocolError } from '../errors.js'
 import { MAX_DOMAIN_LENGTH, SECURITY_NAMES, type SecurityName } from '../protocol/constants.js'
+import { NETWORK_IDS, type NetworkId, NETWORKS, type UriFieldNames } from './networks.js'
 
 /** Longest link text read, so a pasted blob cannot make the parser chew on megabytes. */
 export const MAX_VMESS_LINK_LENGTH = 16 * 1024
 /** Longest non-UUID `id` (Xray and sing-box map such strings to a UUIDv5, PROTOCOL §1). */
 export const MAX_ID_TEXT_BYTES = 30
 
-/** Transports a link can name (peers.md §3.1), in v2rayN's spelling (`h2` for HTTP/2). */
-export const VMESS_NETWORKS = ['tcp', 'kcp', 'ws', 'h2', 'quic', 'grpc', 'httpupgrade', 'xhttp'] as const
-export type VmessNetwork = (typeof VMESS_NETWORKS)[number]
+/** Transports a link can name (peers.md §3.1), in v2rayN's spelling (`h2` for HTTP/2): the table's rows with links. */
+export const VMESS_NETWORKS = NETWORK_IDS.filter((id) => NETWORKS[id].link !== undefined) as VmessNetwork[]
+export type VmessNetwork = Exclude<NetworkId, 'domainsocket'>
 
 /**
  * A VMess server as a share link describes it. `host` and `path` mean what v2rayN's fields mean for the
@@ -60,6 +61,12 @@ export interface VmessOutboundJson {
   }
 }
 
+function linkFieldNames(network: VmessNetwork): UriFieldNames {
+  const link = NETWORKS[network].link
+  if (link === undefined) throw invalid(`network "${network}" has no share link form`)
+  return link.uri
+}
+
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const DOMAIN_PATTERN = /^[A-Za-z0-9\-._]+$/
 const IPV6_PATTERN = /^[0-9A-Fa-f:.]+$/
@@ -99,19 +106,12 @@ function parseNetwork(net: string, type: string): { network: VmessNetwork; heade
   const headerType = type === '' ? 'none' : type
   const lower = net.toLowerCase()
   switch (lower) {
-    case '':
-    case 'raw':
-      return { network: 'tcp', headerType }
     case 'http':
       return headerType === 'http' ? { network: 'tcp', headerType } : { network: 'h2', headerType }
-    case 'websocket':
-      return { network: 'ws', headerType }
-    case 'mkcp':
-      return { network: 'kcp', headerType }
-    case 'splithttp':
-      return { network: 'xhttp', headerType }
     default: {
-      const found = VMESS_NETWORKS.find((name) => name === lower)
+      const found = VMESS_NETWORKS.find(
+        (name) => name === lower || (NETWORKS[name].link?.aliases.includes(lower) ?? false),
+      )
       if (found === undefined) throw invalid(`network "${net}" is unknown`)
       return { network: found, headerType }
     }
@@ -263,25 +263,8 @@ function uriTransport(
     }
     return ''
   }
-  switch (network) {
-    case 'grpc':
-      return {
-        host: get('authority', 'host'),
-        path: get('serviceName', 'path'),
-        headerType: get('mode', 'headerType'),
-      }
-    case 'kcp':
-      return { host: get('host'), path: get('seed', 'path'), headerType: get('headerType') }
-    case 'quic':
-      return { host: get('quicSecurity', 'host'), path: get('key', 'path'), headerType: get('headerType') }
-    case 'xhttp':
-      return { host: get('host'), path: get('path'), headerType: get('mode', 'headerType') }
-    case 'tcp':
-    case 'ws':
-    case 'h2':
-    case 'httpupgrade':
-      return { host: get('host'), path: get('path'), headerType: get('headerType') }
-  }
+  const names = linkFieldNames(network)
+  return { host: get(...names.host), path: get(...names.path), headerType: get(...names.headerType) }
 }
 
 function fromStandardUri(body: string): VmessLink {
@@ -435,36 +418,10 @@ function uriTransportFields(link: VmessLink): [string, string][] {
     if (value !== '') fields.push([name, value])
   }
   const headerType = link.headerType === 'none' ? '' : link.headerType
-  switch (link.network) {
-    case 'grpc':
-      add('mode', headerType)
-      add('authority', link.host)
-      add('serviceName', link.path)
-      break
-    case 'kcp':
-      add('headerType', headerType)
-      add('host', link.host)
-      add('seed', link.path)
-      break
-    case 'quic':
-      add('headerType', headerType)
-      add('quicSecurity', link.host)
-      add('key', link.path)
-      break
-    case 'xhttp':
-      add('mode', headerType)
-      add('host', link.host)
-      add('path', link.path)
-      break
-    case 'tcp':
-    case 'ws':
-    case 'h2':
-    case 'httpupgrade':
-      add('headerType', headerType)
-      add('host', link.host)
-      add('path', link.path)
-      break
-  }
+  const names = linkFieldNames(link.network)
+  add(names.headerType[0], headerType)
+  add(names.host[0], link.host)
+  add(names.path[0], link.path)
   return fields
 }
 
@@ -546,71 +503,63 @@ function splitEarlyData(path: string): { path: string; earlyData: number | undef
   return { path: kept.length === 0 ? base : `${base}?${kept.join('&')}`, earlyData }
 }
 
-/** The transport part of streamSettings, in V2Ray v4 names (Xray's for httpupgrade and xhttp). */
-function transportSettings(link: VmessLink): Record<string, unknown> {
-  const hosts = splitList(link.host)
-  const path = link.path === '' ? '/' : link.path
-  switch (link.network) {
-    case 'tcp':
-      if (link.headerType !== 'http') return { network: 'tcp' }
-      return {
-        network: 'tcp',
-        tcpSettings: {
+/** Each network's settings object for a link (undefined: none needed), in V2Ray v4 names (Xray's for httpupgrade and xhttp). */
+const LINK_SETTINGS: Readonly<
+  Record<VmessNetwork, (link: VmessLink) => Record<string, unknown> | undefined>
+> = {
+  tcp: (link) =>
+    link.headerType !== 'http'
+      ? undefined
+      : {
           header: {
             type: 'http',
-            request: { path: splitList(path), ...(hosts.length > 0 ? { headers: { Host: hosts } } : {}) },
+            request: {
+              path: splitList(pathOf(link)),
+              ...(splitList(link.host).length > 0 ? { headers: { Host: splitList(link.host) } } : {}),
+            },
           },
         },
-      }
-    case 'ws': {
-      const { path: wsPath, earlyData } = splitEarlyData(path)
-      return {
-        network: 'ws',
-        wsSettings: {
-          path: wsPath,
-          ...(link.host === '' ? {} : { headers: { Host: link.host } }),
-          ...(earlyData === undefined
-            ? {}
-            : { maxEarlyData: earlyData, earlyDataHeaderName: 'Sec-WebSocket-Protocol' }),
-        },
-      }
+  ws: (link) => {
+    const { path, earlyData } = splitEarlyData(pathOf(link))
+    return {
+      path,
+      ...(link.host === '' ? {} : { headers: { Host: link.host } }),
+      ...(earlyData === undefined
+        ? {}
+        : { maxEarlyData: earlyData, earlyDataHeaderName: 'Sec-WebSocket-Protocol' }),
     }
-    case 'h2':
-      return { network: 'http', httpSettings: { path, ...(hosts.length > 0 ? { host: hosts } : {}) } }
-    case 'kcp':
-      return {
-        network: 'kcp',
-        kcpSettings: { header: { type: link.headerType }, ...(link.path === '' ? {} : { seed: link.path }) },
-      }
-    case 'quic':
-      return {
-        network: 'quic',
-        quicSettings: {
-          security: link.host === '' ? 'none' : link.host,
-          key: link.path,
-          header: { type: link.headerType },
-        },
-      }
-    case 'grpc':
-      return {
-        network: 'grpc',
-        grpcSettings: { serviceName: link.path, multiMode: link.headerType === 'multi' },
-      }
-    case 'httpupgrade':
-      return {
-        network: 'httpupgrade',
-        httpupgradeSettings: { path, ...(link.host === '' ? {} : { host: link.host }) },
-      }
-    case 'xhttp':
-      return {
-        network: 'xhttp',
-        xhttpSettings: {
-          path,
-          ...(link.host === '' ? {} : { host: link.host }),
-          ...(link.headerType === 'none' ? {} : { mode: link.headerType }),
-        },
-      }
-  }
+  },
+  h2: (link) => ({
+    path: pathOf(link),
+    ...(splitList(link.host).length > 0 ? { host: splitList(link.host) } : {}),
+  }),
+  kcp: (link) => ({ header: { type: link.headerType }, ...(link.path === '' ? {} : { seed: link.path }) }),
+  quic: (link) => ({
+    security: link.host === '' ? 'none' : link.host,
+    key: link.path,
+    header: { type: link.headerType },
+  }),
+  grpc: (link) => ({ serviceName: link.path, multiMode: link.headerType === 'multi' }),
+  httpupgrade: (link) => ({ path: pathOf(link), ...(link.host === '' ? {} : { host: link.host }) }),
+  xhttp: (link) => ({
+    path: pathOf(link),
+    ...(link.host === '' ? {} : { host: link.host }),
+    ...(link.headerType === 'none' ? {} : { mode: link.headerType }),
+  }),
+}
+
+function pathOf(link: VmessLink): string {
+  return link.path === '' ? '/' : link.path
+}
+
+/** The transport part of streamSettings: the network word and its settings object, both named by the table. */
+function transportSettings(link: VmessLink): Record<string, unknown> {
+  const { configNames, settingsKeys } = NETWORKS[link.network]
+  const settings = LINK_SETTINGS[link.network](link)
+  const key = settingsKeys[0]
+  return settings === undefined || key === undefined
+    ? { network: configNames[0] }
+    : { network: configNames[0], [key]: settings }
 }
 
 /**
@@ -623,7 +572,7 @@ export function vmessLinkToOutbound(link: VmessLink): VmessOutboundJson {
     security: link.tls ? 'tls' : 'none',
   }
   if (link.tls) {
-    const httpHost = ['ws', 'h2', 'httpupgrade', 'xhttp'].includes(link.network) || link.headerType === 'http'
+    const httpHost = NETWORKS[link.network].httpHost || link.headerType === 'http'
     const serverName = link.sni ?? (httpHost ? splitList(link.host)[0] : undefined)
     const alpn = splitList(link.alpn ?? '')
     streamSettings.tlsSettings = {
