@@ -117,3 +117,8 @@ export function networkOfConfigName(word: string): NetworkId | undefined {
 export function networkOfSettingsKey(key: string): NetworkId | undefined {
   return NETWORK_IDS.find((id) => NETWORKS[id].settingsKeys.includes(key))
 }
+
+/** A share link's field names for the network's host, path and header type. */
+export function uriFieldNames(id: NetworkId): UriFieldNames {
+  return NETWORKS[id].link?.uri ?? HTTP_URI_FIELDS
+}
