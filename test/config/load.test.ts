@@ -51,7 +51,7 @@ const SERVER_CONFIG = `{
     "levels": { "0": { "handshake": 4, "connIdle": 300, "uplinkOnly": 2, "downlinkOnly": 5, "statsUserUplink": false } },
     "system": { "statsInboundUplink": false, "statsInboundDownlink": false }
   },
-  "dns": { "servers": ["https+local://1.1.1.1/dns-query", "localhost"] }
+  "dns": { "servers": ["1.1.1.1", "localhost"] }
 }`
 
 /** A V2Ray 4.34 client: SOCKS and HTTP in, VMess out, split routing. */
@@ -170,10 +170,11 @@ test('validateConfig reads a V2Ray 4.34 server config with the expected typed va
     bufferBytes: 512 * 1024,
   })
   assert.equal(levelPolicy(config, 1).handshakeMs, 60_000)
-  assert.deepEqual(warnings, [
-    'dns: ignored: tsray resolves names with the system resolver',
-    'inbounds[0].sniffing: ignored: tsray does not sniff traffic',
+  assert.deepEqual(config.dns?.servers, [
+    { address: '1.1.1.1', port: 53, domains: [], expectIps: [], skipFallback: false },
+    { address: 'localhost', port: 53, domains: [], expectIps: [], skipFallback: false },
   ])
+  assert.deepEqual(warnings, ['inbounds[0].sniffing: ignored: tsray does not sniff traffic'])
 })
 
 test('validateConfig reads a V2Ray 4.34 client config: socks + http in, vmess out, routing', () => {
@@ -484,10 +485,8 @@ test('validateConfig refuses unsupported features with their JSON path', () => {
       'reverse: not supported yet: tsray has no reverse proxy (bridge/portal)',
     ],
     [
-      { inbound: { port: 1080, protocol: 'socks' }, outbound: { protocol: 'freedom' } },
-      'inbound: is the V2Ray v3 layout: use "inbounds" and "outbounds"\n' +
-        'outbound: is the V2Ray v3 layout: use "inbounds" and "outbounds"\n' +
-        'outbounds: is empty or absent; at least one outbound is needed (the first one is the default route)',
+      minimal({ dns: { servers: ['https+local://1.1.1.1/dns-query'] } }),
+      'dns.servers[0]: "https+local://1.1.1.1/dns-query": DNS over HTTPS is not supported yet (supported: plain DNS to an IP, "localhost")',
     ],
     [
       minimal({ routing: { rules: [{ type: 'field', domain: ['geosite:cn'], outboundTag: 'direct' }] } }),
