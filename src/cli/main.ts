@@ -4,6 +4,7 @@ import './heap-tuning.js'
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { checkConfigFiles } from '../config/files.js'
 import { loadConfigFiles, validateConfig } from '../config/load.js'
 import { parseVmessLink, vmessLinkToOutbound } from '../config/share-link.js'
 import { TsrayError } from '../errors.js'
@@ -130,7 +131,7 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'test': {
       if (values.config === undefined) fail('Cannot test: give the config with -c FILE')
-      await loadConfig(values.config)
+      await checkConfigFiles(await loadConfig(values.config))
       process.stdout.write('Configuration OK.\n')
       return
     }
