@@ -195,3 +195,19 @@ export function readSection<T>(
   }
   return undefined
 }
+
+/** Every key `schema` reads (its rules included), as dotted paths; `[]` marks a list entry, `*` a map value. */
+export function keyPaths(schema: z.ZodType): string[] {
+  const paths: string[] = []
+  const walk = (node: KeyNode, prefix: string): void => {
+    if (node.items !== undefined) walk(node.items, `${prefix}[]`)
+    if (typeof node.additionalProperties === 'object') walk(node.additionalProperties, `${prefix}.*`)
+    for (const [key, child] of Object.entries(node.properties ?? {})) {
+      const path = prefix === '' ? key : `${prefix}.${key}`
+      paths.push(path)
+      walk(child, path)
+    }
+  }
+  walk(keyNodeOf(schema), '')
+  return paths
+}
