@@ -28,7 +28,8 @@ function joinV3Routing(routing: unknown, report: ConfigReport): unknown {
   }
   report.warnings.push({
     path: 'routing.settings',
-    message: 'read as V2Ray reads the v3 layout: its rules follow routing.rules (write them in routing.rules)',
+    message:
+      'read as V2Ray reads the v3 layout: its rules follow routing.rules (write them in routing.rules)',
   })
   return joined
 }
