@@ -76,7 +76,7 @@ export class FreedomOutbound implements Outbound {
   }
 
   openUdp(_context: ConnectionContext): PacketChannel {
-    return new FreedomPacketChannel(this.#redirect, this.#sendThrough)
+    return new FreedomPacketChannel(this.#redirect, this.#sendThrough, (host) => this.#resolveTarget(host))
   }
 }
 
@@ -107,10 +107,16 @@ class FreedomPacketChannel implements PacketChannel {
   #closed = false
   #idleTimer: NodeJS.Timeout
   readonly #sendThrough: string | undefined
+  readonly #resolveTarget: (host: string) => Promise<string>
 
-  constructor(redirect: Redirect | undefined, sendThrough: string | undefined) {
+  constructor(
+    redirect: Redirect | undefined,
+    sendThrough: string | undefined,
+    resolveTarget: (host: string) => Promise<string>,
+  ) {
     this.#redirect = redirect
     this.#sendThrough = sendThrough
+    this.#resolveTarget = resolveTarget
     this.#idleTimer = setTimeout(() => this.close(), UDP_IDLE_MS)
   }
 
@@ -123,7 +129,9 @@ class FreedomPacketChannel implements PacketChannel {
       this.#socket(family === 6 ? 6 : 4).send(payload, target.port, target.host)
       return
     }
-    lookup(target.host)
+    // UseIP* resolves with the instance's DNS; a domain left as it is goes to the system resolver.
+    this.#resolveTarget(target.host)
+      .then((host) => (isIP(host) !== 0 ? { address: host, family: isIP(host) } : lookup(host)))
       .then((resolved) => {
         if (!this.#closed)
           this.#socket(resolved.family === 6 ? 6 : 4).send(payload, target.port, resolved.address)

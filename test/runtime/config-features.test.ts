@@ -4,8 +4,15 @@
 import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:net'
 import { after, before, test } from 'node:test'
-import { socksConnect } from '../helpers/clients.js'
-import { listen, randomData, readExactly, sha256Hex, startEchoServer } from '../helpers/net.js'
+import { socksConnect, socksUdpRoundTrip } from '../helpers/clients.js'
+import {
+  listen,
+  randomData,
+  readExactly,
+  sha256Hex,
+  startEchoServer,
+  startUdpEchoServer,
+} from '../helpers/net.js'
 import { startTsray } from '../helpers/tsray.js'
 import { freePort, startV2ray } from '../helpers/v2ray.js'
 
@@ -16,6 +23,7 @@ const HOSTS_ONLY_NAME = 'tsray-hosts-only.test'
 let whoami: Server
 let whoamiPort = 0
 let echo: Awaited<ReturnType<typeof startEchoServer>>
+let udpEcho: Awaited<ReturnType<typeof startUdpEchoServer>>
 
 before(async () => {
   // Answers each connection with the address it came from, then closes.
@@ -25,11 +33,13 @@ before(async () => {
   })
   whoamiPort = await listen(whoami)
   echo = await startEchoServer()
+  udpEcho = await startUdpEchoServer()
 })
 
 after(async () => {
   await new Promise((resolve) => whoami.close(resolve))
   await echo.close()
+  await udpEcho.close()
 })
 
 async function ask(socksPort: number, host: string): Promise<string> {
@@ -74,6 +84,33 @@ test('dns.hosts answers freedom UseIP, as in V2Ray; AsIs leaves the name to the 
   // Neither reaches the target (V2Ray answers the SOCKS request first and then closes: an empty reply).
   for (const answer of [asIs.tsray, asIs.v2ray])
     assert.ok(answer !== '127.0.0.1', `reached it: ${String(answer)}`)
+})
+
+test('dns.hosts answers freedom UseIP for UDP datagrams too', async () => {
+  const config = (port: number) => ({
+    inbounds: [{ ...socksInbound(port), settings: { auth: 'noauth', udp: true, ip: '127.0.0.1' } }],
+    outbounds: [{ protocol: 'freedom', settings: { domainStrategy: 'UseIP' } }],
+    dns: { hosts: { [HOSTS_ONLY_NAME]: '127.0.0.1' } },
+  })
+  const datagrams = [randomData(100), randomData(1200), randomData(1)]
+  // Each reply is matched by its ending (the helper strips an IPv4 reply header).
+  const digests = async (port: number): Promise<string[]> => {
+    const replies = await socksUdpRoundTrip(port, { host: HOSTS_ONLY_NAME, port: udpEcho.port }, datagrams)
+    return replies
+      .map((reply) =>
+        datagrams.find((datagram) => reply.subarray(reply.length - datagram.length).equals(datagram)),
+      )
+      .map((datagram) => (datagram === undefined ? 'unknown reply' : sha256Hex(datagram)))
+      .sort()
+  }
+  const expected = datagrams.map(sha256Hex).sort()
+  const port = await freePort()
+  const tsray = await startTsray(config(port))
+  try {
+    assert.deepEqual(await digests(port), expected)
+  } finally {
+    await tsray.stop()
+  }
 })
 
 test('dns.hosts answers routing IPIfNonMatch: the rule on the hosts address picks the outbound, as in V2Ray', async () => {
