@@ -1,8 +1,8 @@
 import type { Cipher, Decipher } from 'node:crypto'
 import {
   AEAD_TAG_LENGTH,
-  createAeadCipher,
   fnv1a32,
+  type AeadContext,
   secureRandom,
   ShakeStream,
   type RandomSource,
@@ -13,7 +13,7 @@ import {
   checkMaxChunkLength,
   bodyCfb,
   resolveBodyFraming,
-  type AeadKey,
+  aeadContext,
   type BodyFraming,
   type BodyParams,
 } from './body-framing.js'
@@ -116,9 +116,9 @@ export class ChunkSealer {
   readonly #random: RandomSource
   readonly #shake: ShakeStream | undefined
   readonly #cfb: Cipher | Decipher | undefined
-  readonly #payloadKey: AeadKey | undefined
-  readonly #lengthKey: AeadKey | undefined
-  // The framing's own nonce templates, written in place per chunk and consumed at once by createCipheriv.
+  readonly #payloadCipher: AeadContext | undefined
+  readonly #lengthCipher: AeadContext | undefined
+  // The framing's own nonce templates, written in place per chunk and consumed at once by the cipher.
   readonly #nonce: Buffer
   readonly #lengthNonce: Buffer
   #counter = 0
@@ -140,8 +140,8 @@ export class ChunkSealer {
     }
     this.#shake = framing.shakeSeed === undefined ? undefined : new ShakeStream(framing.shakeSeed)
     this.#cfb = framing.cfb ? bodyCfb(params, 'seal') : undefined
-    this.#payloadKey = framing.payloadKey
-    this.#lengthKey = framing.lengthKey
+    this.#payloadCipher = aeadContext(framing.payloadKey, 'seal')
+    this.#lengthCipher = aeadContext(framing.lengthKey, 'seal')
     this.#nonce = framing.payloadKey?.iv ?? EMPTY
     this.#lengthNonce = framing.lengthKey?.iv ?? EMPTY
   }
@@ -195,6 +195,16 @@ export class ChunkSealer {
     return this.#finish(out)
   }
 
+  /**
+   * Releases the cipher contexts now rather than at garbage collection (the stream closed); later
+   * `seal` calls throw BODY_ENDED.
+   */
+  dispose(): void {
+    this.#ended = true
+    this.#payloadCipher?.free()
+    this.#lengthCipher?.free()
+  }
+
   /** The end-of-stream chunk when option S is set, else empty (the transport close ends it, PROTOCOL §7.7). */
   end(): Buffer {
     if (this.#ended) return EMPTY
@@ -240,17 +250,17 @@ export class ChunkSealer {
     const payloadLength = end - start
     const padding = draws[2 * index] ?? 0
     let at = offset
-    if (this.#lengthKey === undefined) {
+    if (this.#lengthCipher === undefined) {
       const mask = draws[2 * index + 1] ?? 0
       out.writeUInt16BE((payloadLength + framing.tagLength + padding) ^ mask, at)
       at += 2
     } else {
-      at = this.#sealLength(this.#lengthKey, out, at, payloadLength + padding)
+      at = this.#sealLength(this.#lengthCipher, out, at, payloadLength + padding)
     }
     switch (framing.sealing) {
       case 'aead':
-        if (this.#payloadKey !== undefined) {
-          at = this.#sealPayload(this.#payloadKey, out, at, plaintext, start, end)
+        if (this.#payloadCipher !== undefined) {
+          at = this.#sealPayload(this.#payloadCipher, out, at, plaintext, start, end)
         }
         break
       case 'fnv':
@@ -269,27 +279,21 @@ export class ChunkSealer {
     return at
   }
 
-  #sealPayload(key: AeadKey, out: Buffer, at: number, plaintext: Buffer, start: number, end: number): number {
+  #sealPayload(cipher: AeadContext, out: Buffer, at: number, plaintext: Buffer, start: number, end: number): number {
     this.#nonce.writeUInt16BE(this.#counter, 0)
     // Counters wrap silently at 65,536, as every core does (PROTOCOL §7.1).
     this.#counter = (this.#counter + 1) & COUNTER_MASK
-    const cipher = createAeadCipher(key.algorithm, key.key, this.#nonce)
-    const whole = start === 0 && end === plaintext.length
-    out.set(cipher.update(whole ? plaintext : plaintext.subarray(start, end)), at)
-    cipher.final()
-    out.set(cipher.getAuthTag(), at + end - start)
+    cipher.seal(this.#nonce, plaintext, start, end, out, at)
     return at + end - start + AEAD_TAG_LENGTH
   }
 
-  #sealLength(key: AeadKey, out: Buffer, at: number, value: number): number {
+  #sealLength(cipher: AeadContext, out: Buffer, at: number, value: number): number {
     // The stored value is L − 16 = n + p, sealed with the request key and IV (PROTOCOL §7.6).
     lengthPlain.writeUInt16BE(value, 0)
     this.#lengthNonce.writeUInt16BE(this.#lengthCounter, 0)
     this.#lengthCounter = (this.#lengthCounter + 1) & COUNTER_MASK
-    const cipher = createAeadCipher(key.algorithm, key.key, this.#lengthNonce)
-    out.set(cipher.update(lengthPlain), at)
-    cipher.final()
-    out.set(cipher.getAuthTag(), at + 2)
+    cipher.seal(this.#lengthNonce, lengthPlain, 0, 2, out, at)
     return at + 2 + AEAD_TAG_LENGTH
   }
 }
+
