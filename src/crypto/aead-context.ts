@@ -15,13 +15,24 @@ export interface AeadContext {
    * The plaintext of sealed[start, end) with its tag at tag[tagAt], or undefined when the tag does
    * not match. In place, the sealed bytes are overwritten either way.
    */
-  open(nonce: Uint8Array, sealed: Buffer, start: number, end: number, tag: Buffer, tagAt: number): Buffer | undefined
+  open(
+    nonce: Uint8Array,
+    sealed: Buffer,
+    start: number,
+    end: number,
+    tag: Buffer,
+    tagAt: number,
+  ): Buffer | undefined
   /** Releases the native context at once (the stream closed); later calls throw. */
   free(): void
 }
 
 /** The context for one direction: the addon's when it loaded, node:crypto's otherwise. */
-export function createAeadContext(algorithm: AeadAlgorithm, key: Uint8Array, mode: 'seal' | 'open'): AeadContext {
+export function createAeadContext(
+  algorithm: AeadAlgorithm,
+  key: Uint8Array,
+  mode: 'seal' | 'open',
+): AeadContext {
   const addon = nativeAddon()
   return addon === undefined
     ? new NodeAeadContext(algorithm, key)
@@ -42,7 +53,14 @@ class NativeAeadContext implements AeadContext {
     this.#addon.aeadSeal(this.#handle, nonce, source, start, end, out, at)
   }
 
-  open(nonce: Uint8Array, sealed: Buffer, start: number, end: number, tag: Buffer, tagAt: number): Buffer | undefined {
+  open(
+    nonce: Uint8Array,
+    sealed: Buffer,
+    start: number,
+    end: number,
+    tag: Buffer,
+    tagAt: number,
+  ): Buffer | undefined {
     return this.#addon.aeadOpen(this.#handle, nonce, sealed, start, end, tag, tagAt)
       ? sealed.subarray(start, end)
       : undefined
@@ -71,7 +89,14 @@ class NodeAeadContext implements AeadContext {
     out.set(cipher.getAuthTag(), at + end - start)
   }
 
-  open(nonce: Uint8Array, sealed: Buffer, start: number, end: number, tag: Buffer, tagAt: number): Buffer | undefined {
+  open(
+    nonce: Uint8Array,
+    sealed: Buffer,
+    start: number,
+    end: number,
+    tag: Buffer,
+    tagAt: number,
+  ): Buffer | undefined {
     const decipher = createAeadDecipher(this.#algorithm, this.#key, nonce)
     decipher.setAuthTag(tag.subarray(tagAt, tagAt + AEAD_TAG_LENGTH))
     const whole = start === 0 && end === sealed.length

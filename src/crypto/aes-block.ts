@@ -18,7 +18,8 @@ export class AesBlockDecryptors {
   constructor(keys: readonly Uint8Array[]) {
     this.count = keys.length
     for (const key of keys) {
-      if (key.length !== 16) throw new RangeError(`Cannot expand AES-128 key: length is ${key.length}, expected 16`)
+      if (key.length !== 16)
+        throw new RangeError(`Cannot expand AES-128 key: length is ${key.length}, expected 16`)
     }
     const addon = nativeAddon()
     if (addon?.aesni === true) {
@@ -40,7 +41,8 @@ export class AesBlockDecryptors {
     const start = Math.max(0, from)
     const end = Math.min(to, this.count)
     if (start >= end) return -1
-    if (this.#native !== undefined) return this.#native.addon.authScan(this.#native.keys, block, word >>> 0, start, end)
+    if (this.#native !== undefined)
+      return this.#native.addon.authScan(this.#native.keys, block, word >>> 0, start, end)
     const deciphers = this.#deciphers!
     const want = word >>> 0
     for (let i = start; i < end; i++) {

@@ -252,7 +252,11 @@ export class ChunkOpener {
     if (cipher !== undefined) {
       const length = this.#pendingLength
       const sealed =
-        pending.length === 1 ? pending[0]! : cipher.inPlace ? join(pending, length) : joinInScratch(pending, length)
+        pending.length === 1
+          ? pending[0]!
+          : cipher.inPlace
+            ? join(pending, length)
+            : joinInScratch(pending, length)
       const plaintext = cipher.open(this.#nextNonce(), sealed, 0, length, this.#item, this.#itemOffset)
       if (plaintext === undefined) {
         throw new ProtocolError('CHUNK_AUTH_FAILED', 'Cannot open chunk: tag does not match')

@@ -279,7 +279,14 @@ export class ChunkSealer {
     return at
   }
 
-  #sealPayload(cipher: AeadContext, out: Buffer, at: number, plaintext: Buffer, start: number, end: number): number {
+  #sealPayload(
+    cipher: AeadContext,
+    out: Buffer,
+    at: number,
+    plaintext: Buffer,
+    start: number,
+    end: number,
+  ): number {
     this.#nonce.writeUInt16BE(this.#counter, 0)
     // Counters wrap silently at 65,536, as every core does (PROTOCOL §7.1).
     this.#counter = (this.#counter + 1) & COUNTER_MASK
@@ -296,4 +303,3 @@ export class ChunkSealer {
     return at + 2 + AEAD_TAG_LENGTH
   }
 }
-
