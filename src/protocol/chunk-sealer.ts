@@ -40,27 +40,42 @@ export const TCP_CHUNK_LENGTH = 65_535
 export const SING_CHUNK_LENGTH = 2 + 16_384 + 64
 
 /**
- * A free list of wire buffers, so sealing a socket write allocates nothing: `take` one for
+ * Free lists of wire buffers, so sealing a socket write allocates nothing: `take` one for
  * `ChunkSealer.seal`, hand the result to `write`, and `give` it back in the write's callback, once
- * the socket is done with it. Buffers that do not fit a block are plain allocations and never kept.
+ * the socket is done with it. Blocks are sized to the write: one size class per power of two from
+ * `minBlockLength` up to `blockLength`, so a few-byte write never holds a 64 KiB block (a peer that
+ * provokes thousands of tiny writes at once would otherwise pin thousands of them). Writes below the
+ * smallest class and above the largest are plain allocations and never kept.
  */
 export class WireBufferPool {
   readonly blockLength: number
+  readonly minBlockLength: number
   readonly #maxFree: number
-  readonly #free: ArrayBuffer[] = []
+  /** Free blocks per size class, smallest class first. */
+  readonly #free: ArrayBuffer[][] = []
+  readonly #sizes: number[] = []
   readonly #own = new WeakSet<ArrayBufferLike>()
 
-  constructor(options: { blockLength: number; maxFree: number }) {
+  constructor(options: { blockLength: number; maxFree: number; minBlockLength?: number }) {
     this.blockLength = options.blockLength
+    this.minBlockLength = Math.min(options.minBlockLength ?? MIN_POOLED_WRITE, options.blockLength)
     this.#maxFree = options.maxFree
+    for (let size = this.minBlockLength; ; size *= 2) {
+      this.#sizes.push(Math.min(size, this.blockLength))
+      this.#free.push([])
+      if (size >= this.blockLength) break
+    }
   }
 
-  /** A buffer of exactly `length` bytes, from the free list when it fits a block. */
+  /** A buffer of exactly `length` bytes, from the free list of the smallest class it fits. */
   take(length: number): Buffer {
-    if (length > this.blockLength) return Buffer.allocUnsafe(length)
-    let block = this.#free.pop()
+    if (length > this.blockLength || length < this.minBlockLength) return Buffer.allocUnsafe(length)
+    const sizes = this.#sizes
+    let index = 0
+    while (sizes[index]! < length) index++
+    let block = this.#free[index]!.pop()
     if (block === undefined) {
-      block = new ArrayBuffer(this.blockLength)
+      block = new ArrayBuffer(sizes[index]!)
       this.#own.add(block)
     }
     return Buffer.from(block, 0, length)
@@ -70,13 +85,22 @@ export class WireBufferPool {
   give(buffer: Buffer): void {
     const block = buffer.buffer
     if (!(block instanceof ArrayBuffer) || !this.#own.has(block)) return
-    if (this.#free.length < this.#maxFree) this.#free.push(block)
+    const index = this.#sizes.indexOf(block.byteLength)
+    const free = this.#free[index]
+    if (free !== undefined && free.length < this.#maxFree) free.push(block)
   }
 }
 
 /**
- * The pool the VMess streams seal into: blocks fit one 64 KiB socket read sealed as TCP_CHUNK_LENGTH
- * chunks; 16 free blocks (about 1 MiB) serve many busy tunnels, and idle ones hold none.
+ * Writes below this are plain allocations: Node carves them from its shared 8 KiB slabs, so they
+ * hold about their own size.
+ */
+const MIN_POOLED_WRITE = 2_048
+
+/**
+ * The pool the VMess streams seal into: its largest blocks fit one 64 KiB socket read sealed as
+ * TCP_CHUNK_LENGTH chunks; up to 16 free blocks per class (about 2 MiB in all) serve many busy
+ * tunnels, and idle ones hold none.
  */
 export const wireBufferPool = new WireBufferPool({ blockLength: 66 * 1024, maxFree: 16 })
 
