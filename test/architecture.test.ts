@@ -51,6 +51,7 @@ const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
       'node:stream',
       'node:crypto',
       'node:fs',
+      'node:module',
       'ws',
     ],
   },
@@ -65,7 +66,7 @@ const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
   config: { layers: ['config', 'protocol', 'errors.ts', 'types.ts'], packages: ['zod', 'node:fs/promises'] },
   observe: {
     layers: ['observe', 'config', 'errors.ts', 'types.ts'],
-    packages: ['pino', 'prom-client', 'node:http'],
+    packages: ['pino', 'prom-client', 'node:http', 'node:module'],
   },
   runtime: {
     layers: [
