@@ -1,1 +1,0 @@
-cmd_Release/obj.target/tsray_native.node := g++ -o Release/obj.target/tsray_native.node -shared -pthread -rdynamic -m64  -Wl,-soname=tsray_native.node -Wl,--start-group Release/obj.target/tsray_native/tsray_native.o -Wl,--end-group 

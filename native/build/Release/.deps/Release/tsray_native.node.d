@@ -1,1 +1,0 @@
-cmd_Release/tsray_native.node := ln -f "Release/obj.target/tsray_native.node" "Release/tsray_native.node" 2>/dev/null || (rm -rf "Release/tsray_native.node" && cp -af "Release/obj.target/tsray_native.node" "Release/tsray_native.node")
