@@ -131,13 +131,26 @@ static napi_value aead_free(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Optional additional authenticated data: argument `index` when it is a Uint8Array. */
+static int add_aad(napi_env env, EVP_CIPHER_CTX *ctx, size_t argc, napi_value *argv, size_t index) {
+  if (argc <= index) return 1;
+  napi_valuetype type;
+  if (napi_typeof(env, argv[index], &type) != napi_ok) return 0;
+  if (type == napi_undefined) return 1;
+  uint8_t *aad;
+  size_t aad_length;
+  int written = 0;
+  if (!get_bytes(env, argv[index], &aad, &aad_length)) return 0;
+  return EVP_CipherUpdate(ctx, NULL, &written, aad, (int)aad_length) == 1;
+}
+
 /*
- * aeadSeal(handle, nonce, source, start, end, out, at): writes sealed(source[start, end)) ‖ tag into
- * out at `at`. The caller sizes `out`; every range is checked here.
+ * aeadSeal(handle, nonce, source, start, end, out, at[, aad]): writes sealed(source[start, end)) ‖
+ * tag into out at `at`. The caller sizes `out`; every range is checked here.
  */
 static napi_value aead_seal(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
+  size_t argc = 8;
+  napi_value argv[8];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   AeadState *state = argc >= 7 ? get_aead(env, argv[0]) : NULL;
   uint8_t *nonce, *source, *out;
@@ -155,7 +168,7 @@ static napi_value aead_seal(napi_env env, napi_callback_info info) {
   }
   int written = 0, final_written = 0;
   uint8_t *target = out + at;
-  if (EVP_EncryptInit_ex(state->ctx, NULL, NULL, NULL, nonce) != 1 ||
+  if (EVP_EncryptInit_ex(state->ctx, NULL, NULL, NULL, nonce) != 1 || !add_aad(env, state->ctx, argc, argv, 7) ||
       EVP_EncryptUpdate(state->ctx, target, &written, source + start, (int)(end - start)) != 1 ||
       EVP_EncryptFinal_ex(state->ctx, target + written, &final_written) != 1 ||
       EVP_CIPHER_CTX_ctrl(state->ctx, EVP_CTRL_AEAD_GET_TAG, TAG_LENGTH, target + (end - start)) != 1) {
@@ -165,12 +178,13 @@ static napi_value aead_seal(napi_env env, napi_callback_info info) {
 }
 
 /*
- * aeadOpen(handle, nonce, sealed, start, end, tag, tagAt) → boolean: decrypts sealed[start, end) in
- * place and checks the tag at tag[tagAt]; false when it does not match (the bytes are then garbage).
+ * aeadOpen(handle, nonce, sealed, start, end, tag, tagAt[, aad]) → boolean: decrypts sealed[start,
+ * end) in place and checks the tag at tag[tagAt]; false when it does not match (the bytes are then
+ * garbage).
  */
 static napi_value aead_open(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
+  size_t argc = 8;
+  napi_value argv[8];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   AeadState *state = argc >= 7 ? get_aead(env, argv[0]) : NULL;
   uint8_t *nonce, *sealed, *tag;
@@ -192,6 +206,7 @@ static napi_value aead_open(napi_env env, napi_callback_info info) {
   int written = 0, final_written = 0;
   int ok = EVP_DecryptInit_ex(state->ctx, NULL, NULL, NULL, nonce) == 1 &&
            EVP_CIPHER_CTX_ctrl(state->ctx, EVP_CTRL_AEAD_SET_TAG, TAG_LENGTH, expected) == 1 &&
+           add_aad(env, state->ctx, argc, argv, 7) &&
            EVP_DecryptUpdate(state->ctx, sealed + start, &written, sealed + start, (int)(end - start)) == 1 &&
            EVP_DecryptFinal_ex(state->ctx, sealed + start + written, &final_written) == 1;
   napi_value result;

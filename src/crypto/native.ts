@@ -19,6 +19,7 @@ export interface NativeAddon {
     end: number,
     out: Uint8Array,
     at: number,
+    aad?: Uint8Array,
   ): void
   aeadOpen(
     handle: NativeHandle,
@@ -28,6 +29,7 @@ export interface NativeAddon {
     end: number,
     tag: Uint8Array,
     tagAt: number,
+    aad?: Uint8Array,
   ): boolean
   authKeysCreate(keys: Uint8Array): NativeHandle
   authScan(handle: NativeHandle, block: Uint8Array, word: number, from: number, to: number): number

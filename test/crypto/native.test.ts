@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import { test } from 'node:test'
-import { createAeadCipher } from '../../src/crypto/aead.js'
+import { aeadOpen, aeadSeal, createAeadCipher } from '../../src/crypto/aead.js'
 import { createAeadContext } from '../../src/crypto/aead-context.js'
 import { AesBlockDecryptors } from '../../src/crypto/aes-block.js'
 import { cryptoBackend, nativeAddon } from '../../src/crypto/native.js'
@@ -115,4 +115,23 @@ test('the AuthID scan finds the key whose decryption opens with the word, as nod
     }
   }
   assert.equal(new AesBlockDecryptors([]).firstWordEquals(randomBytes(16), 0, 0, 0), -1)
+})
+
+test('one-shot aeadSeal and aeadOpen with additional data match node:crypto and check the data', () => {
+  const key = randomBytes(16)
+  const nonce = randomBytes(12)
+  const aad = randomBytes(16)
+  for (const length of [0, 2, 60, 1_000]) {
+    const plain = randomBytes(length)
+    const cipher = createAeadCipher('aes-128-gcm', key, nonce)
+    cipher.setAAD(aad, { plaintextLength: length })
+    const expected = Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()])
+    const sealed = aeadSeal('aes-128-gcm', key, nonce, plain, aad)
+    assert.deepEqual(sealed, expected, `seal of ${length} bytes`)
+    assert.deepEqual(aeadOpen('aes-128-gcm', key, nonce, sealed, aad), plain)
+    // The sealed bytes are left as they were: the caller may keep them.
+    assert.deepEqual(sealed, expected)
+    assert.equal(aeadOpen('aes-128-gcm', key, nonce, sealed, randomBytes(16)), undefined)
+    assert.equal(aeadOpen('aes-128-gcm', key, nonce, sealed), undefined)
+  }
 })
