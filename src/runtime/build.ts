@@ -4,6 +4,7 @@ import { ForwardInbound } from '../inbound/forward.js'
 import { HttpInbound } from '../inbound/http.js'
 import { Socks5Inbound } from '../inbound/socks5.js'
 import { VmessInbound } from '../inbound/vmess.js'
+import { cryptoBackend } from '../crypto/index.js'
 import { createLogs, type Logs } from '../observe/log.js'
 import { createMetrics, type TsrayMetrics } from '../observe/metrics.js'
 import { createMetricsServer } from '../observe/metrics-server.js'
@@ -179,11 +180,18 @@ function buildInbound(
 }
 
 /** Builds a runnable instance from a validated config: the one place that switches on protocol names. */
+/** The cipher path (native addon or node:crypto) is logged by the first instance only. */
+let cipherPathLogged = false
+
 export function buildInstance(
   config: TsrayConfig,
   options?: { logs?: Logs; metrics?: TsrayMetrics },
 ): Instance {
   const logs = options?.logs ?? createLogs(config.log)
+  if (!cipherPathLogged) {
+    cipherPathLogged = true
+    logs.logger.debug({ ciphers: cryptoBackend().detail }, 'cipher path')
+  }
   // A metrics endpoint in the config serves the given metrics, or its own.
   const metrics = options?.metrics ?? (config.metrics === undefined ? undefined : createMetrics())
   const dns = new DnsResolver(config.dns)

@@ -75,9 +75,19 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_00
 }
 
 test('tsray version, uuid and --help', async () => {
-  const version = tsray(['version'])
+  const version = tsray(['version'], { env: { TSRAY_NATIVE: '1' } })
   assert.equal(await version.exited, 0)
-  assert.match(version.stdout(), /^tsray \d+\.\d+\.\d+\n$/)
+  // The package ships a linux-x64 prebuild; elsewhere the node:crypto fallback is the expected path.
+  const shipped = process.platform === 'linux' && process.arch === 'x64'
+  assert.match(
+    version.stdout(),
+    shipped
+      ? /^tsray \d+\.\d+\.\d+\nciphers: native addon, OpenSSL 3\.[^\n]*\n$/
+      : /^tsray \d+\.\d+\.\d+\nciphers: (native addon|node:crypto)[^\n]*\n$/,
+  )
+  const fallback = tsray(['version'], { env: { TSRAY_NATIVE: '0' } })
+  assert.equal(await fallback.exited, 0)
+  assert.match(fallback.stdout(), /^tsray \d+\.\d+\.\d+\nciphers: node:crypto \(TSRAY_NATIVE=0\)\n$/)
   const uuid = tsray(['uuid'])
   assert.equal(await uuid.exited, 0)
   assert.match(uuid.stdout(), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\n$/)
