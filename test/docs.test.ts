@@ -11,10 +11,12 @@ import { fileURLToPath } from 'node:url'
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
 /** Names of documents that live outside the repository; a citation of one is always an error. */
-const OUTSIDE_DOCUMENTS = /(?<![\w/.-])(?:PROTOCOL|STYLE)(?:\.md)?(?= ?§|\.md|\b)|(?<![\w/.-])(?:peers|security|DEVELOPERS)\.md|\.\.\/shared\/|(?<![\w-])shared\/(?:reference|vectors)\b/g
+const OUTSIDE_DOCUMENTS =
+  /(?<![\w/.-])(?:PROTOCOL|STYLE)(?:\.md)?(?= ?§|\.md|\b)|(?<![\w/.-])(?:peers|security|DEVELOPERS)\.md|\.\.\/shared\/|(?<![\w-])shared\/(?:reference|vectors)\b/g
 
 /** A section citation: an optional document name, then § and a section number. */
-const SECTION = /(?:(docs\/[\w-]+\.md|[\w-]+\.md|PROTOCOL|STYLE|RFC \d+|FIPS \d+|IMC \d+)\s*)?§\s*(\d+(?:\.\d+)*)/g
+const SECTION =
+  /(?:(docs\/[\w-]+\.md|[\w-]+\.md|PROTOCOL|STYLE|RFC \d+|FIPS \d+|IMC \d+)\s*)?§\s*(\d+(?:\.\d+)*)/g
 
 /** A repository path ending in .md (a citation of a document by path). */
 const DOCUMENT_PATH = /(?<![\w/.-])((?:[\w-]+\/)*[\w-]+\.md)\b/g
@@ -95,7 +97,9 @@ function repositoryCheck(): Problem[] {
   // This file's own examples of bad citations are not citations.
   return code
     .filter((file) => relative(ROOT, file) !== join('test', 'docs.test.ts'))
-    .flatMap((file) => checkCitations(relative(ROOT, file), readFileSync(file, 'utf8'), documentExists, headings))
+    .flatMap((file) =>
+      checkCitations(relative(ROOT, file), readFileSync(file, 'utf8'), documentExists, headings),
+    )
 }
 
 /** Relative links of the README and docs/*.md that do not lead to a file of the repository. */
@@ -126,7 +130,9 @@ void test('checkCitations refuses documents outside the repository and sections 
   assert.equal(check('// what STYLE forbids').length, 1)
   assert.equal(check('// peers.md §3.1').length, 1)
   assert.equal(check('// see ../shared/vectors').length, 1)
-  assert.deepEqual(check('// docs/protocol.md §7.9'), ['cites docs/protocol.md §7.9, which has no such heading'])
+  assert.deepEqual(check('// docs/protocol.md §7.9'), [
+    'cites docs/protocol.md §7.9, which has no such heading',
+  ])
   assert.deepEqual(check('// §12'), ['cites docs/protocol.md §12, which has no such heading'])
   assert.deepEqual(check('// docs/missing.md §1'), ['cites docs/missing.md, which does not exist'])
 })
