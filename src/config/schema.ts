@@ -828,7 +828,7 @@ const refused = (reason: string): AnyValue => withRule(anyValue(), { refuse: rea
 const advised = (advise: (value: unknown) => string | undefined): AnyValue => withRule(anyValue(), { advise })
 
 /** The schema under optional/default/pipe wrappers, and the key rule found on the way. */
-function unwrapSchema(schema: z.ZodType): { inner: z.ZodType; rule: KeyRule | undefined } {
+export function unwrapSchema(schema: z.ZodType): { inner: z.ZodType; rule: KeyRule | undefined } {
   let inner = schema
   let rule = keyRules.get(inner)
   for (;;) {
