@@ -4,12 +4,13 @@
  * fails while the page and the schema disagree.
  *
  * The schema is walked through zod's public classes (objects, arrays, records, optional and pipe
- * wrappers), and each key's rule (ignored or refused, with the reason the loader prints) comes from
- * `unwrapSchema`, the same function the loader uses.
+ * wrappers), and each key's rule (ignored or refused, with the reason the loader prints) is the zod
+ * metadata the loader itself reads (`keyRuleOf`).
  */
 import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
+import { keyRuleOf, type KeyRule } from '../src/config/keys.js'
 import * as schema from '../src/config/schema.js'
 
 /** What tsray does with a key. */
@@ -155,6 +156,25 @@ type Shape =
   | { readonly kind: 'map'; readonly value: z.ZodType }
   | { readonly kind: 'value'; readonly read: boolean }
 
+/** The key rule on a schema or on any of the wrappers around its value. */
+function ruleOf(start: z.ZodType): KeyRule | undefined {
+  let inner = start
+  for (;;) {
+    const rule = keyRuleOf(inner)
+    if (rule !== undefined) return rule
+    if (
+      inner instanceof z.ZodOptional ||
+      inner instanceof z.ZodNullable ||
+      inner instanceof z.ZodDefault ||
+      inner instanceof z.ZodPrefault
+    ) {
+      inner = inner.unwrap() as z.ZodType
+    } else if (inner instanceof z.ZodPipe) {
+      inner = inner.in as z.ZodType
+    } else return undefined
+  }
+}
+
 /** What a schema holds under its optional, default and transform wrappers. */
 function shapeOf(start: z.ZodType): Shape {
   let inner = start
@@ -186,7 +206,7 @@ function sectionPaths(): Set<string> {
 }
 
 function statusOf(path: string, key: z.ZodType, sections: Set<string>): { status: KeyStatus; note: string } {
-  const { rule } = schema.unwrapSchema(key)
+  const rule = ruleOf(key)
   const section = sections.has(path) ? 'See its own section.' : ''
   const note = KEY_NOTES[path] ?? section
   if (rule?.refuse !== undefined) return { status: 'refused', note: rule.refuse }
