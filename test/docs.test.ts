@@ -91,7 +91,7 @@ function repositoryCheck(): Problem[] {
     }
     return set
   }
-  const code = ['src', 'test', 'bench'].flatMap((dir) =>
+  const code = ['src', 'test', 'bench', 'scripts'].flatMap((dir) =>
     filesUnder(join(ROOT, dir), (name) => name.endsWith('.ts')),
   )
   // This file's own examples of bad citations are not citations.
@@ -141,7 +141,7 @@ void test('headingsOf reads numbered headings only', () => {
   assert.deepEqual([...headingsOf('# Title\n## 7. Body\n### 7.3 Generic chunk\n## Notes\n')], ['7', '7.3'])
 })
 
-void test('comments in src, test and bench cite only documents of the repository, and sections they have', () => {
+void test('comments in src, test, bench and scripts cite only documents of the repository, and sections they have', () => {
   const problems = repositoryCheck()
   assert.deepEqual(
     problems.map((problem) => `${problem.where}: ${problem.message}`),
