@@ -29,6 +29,12 @@ export function withRule<T extends z.ZodType>(schema: T, rule: KeyRule): T {
   return schema
 }
 
+/** The rule `withRule` attached to this very schema object, if any (docs/configuration.md is made from it). */
+export function keyRuleOf(schema: z.ZodType): KeyRule | undefined {
+  const meta = keyRules.get(schema)
+  return meta === undefined ? undefined : rules[meta.tsrayKeyRule]
+}
+
 export const ignored = (reason: string): AnyValue => withRule(anyValue(), { ignore: reason })
 export const refused = (reason: string): AnyValue => withRule(anyValue(), { refuse: reason })
 /** A key whose value does not matter to tsray but is warned about when it asks for something. */
