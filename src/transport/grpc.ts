@@ -6,6 +6,7 @@
 import type { ClientHttp2Stream, Http2Stream, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import { isIP } from 'node:net'
 import { Duplex } from 'node:stream'
+import type { GrpcConfig } from '../config/types.js'
 import { TransportError } from '../errors.js'
 import type { Logger } from '../types.js'
 import { encodeGunMessage, GUN_SEND_BYTES, GunDecoder } from './gun-codec.js'
@@ -15,17 +16,8 @@ import { forwardedPeer } from './http-header.js'
 import { formatHostPort } from './tcp.js'
 import type { StreamHandler } from './transport.js'
 
-/** `grpcSettings`, normalised. */
-export interface GrpcSettings {
-  /** As configured: a name (`/<name>/Tun`) or Xray's custom path form "/a/b/tun|multi". */
-  readonly serviceName: string
-  /** The client calls TunMulti (Xray's `multiMode`). */
-  readonly multiMode: boolean
-  /** The client's `:authority` (Xray's `authority`); undefined: the TLS server name, else the address. */
-  readonly authority: string | undefined
-  /** The client's `user-agent`; undefined sends none. */
-  readonly userAgent: string | undefined
-}
+/** `grpcSettings`, normalised (config/types.ts). */
+export type GrpcSettings = GrpcConfig
 
 /** gRPC status codes we send or read. */
 const GRPC_STATUS = { ok: '0', unimplemented: '12' } as const

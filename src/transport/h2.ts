@@ -6,6 +6,7 @@
 // h2c; its client dials TLS only (tsray's also dials h2c with prior knowledge).
 import type { ClientHttp2Stream, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import type { Duplex } from 'node:stream'
+import type { H2Config } from '../config/types.js'
 import { TransportError } from '../errors.js'
 import type { Logger } from '../types.js'
 import { type Http2SessionPool, type Http2StreamHandler } from './h2-session.js'
@@ -13,15 +14,8 @@ import { forwardedPeer, pickAtRandom, REFUSAL_LINGER_MS, requestPath } from './h
 import { formatHostPort } from './tcp.js'
 import type { StreamHandler } from './transport.js'
 
-/** `httpSettings`, normalised. */
-export interface H2Settings {
-  /** The Hosts a server accepts and a client picks from; empty means V2Ray's "www.example.com". */
-  readonly hosts: readonly string[]
-  /** Starts with "/"; a server accepts every path that starts with it. */
-  readonly path: string
-  /** The request method a client sends (Xray's `method`; V2Ray always sends PUT). */
-  readonly method: string
-}
+/** `httpSettings`, normalised (config/types.ts). */
+export type H2Settings = H2Config
 
 /** V2Ray's Host when `host` is empty, on both ends (config.go getHosts). */
 export const DEFAULT_H2_HOST = 'www.example.com'

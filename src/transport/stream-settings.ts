@@ -2,37 +2,26 @@
 // Security wraps the TCP connection (TLS), the network runs on top (raw TCP with an optional HTTP header,
 // WebSocket, HTTPUpgrade, or a stream of an HTTP/2 session: h2 and gRPC), and whoever uses the result sees a
 // plain Duplex of bytes.
+import type { StreamConfig, StreamSecurityConfig } from '../config/types.js'
 import { createServer as createNetServer, type Server, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { TransportError } from '../errors.js'
 import type { Logger } from '../types.js'
-import { createGrpcDialer, createGrpcStreamHandler, type GrpcSettings } from './grpc.js'
-import { createH2Dialer, createH2StreamHandler, type H2Settings } from './h2.js'
+import { createGrpcDialer, createGrpcStreamHandler } from './grpc.js'
+import { createH2Dialer, createH2StreamHandler } from './h2.js'
 import { createHttp2Acceptor, Http2SessionPool } from './h2-session.js'
-import { acceptHttpHeaderStream, type HttpHeaderSettings, wrapHttpHeaderClient } from './http-header.js'
-import { acceptHttpUpgrade, createHttpUpgradeDialer, type HttpUpgradeSettings } from './httpupgrade.js'
+import { acceptHttpHeaderStream, wrapHttpHeaderClient } from './http-header.js'
+import { acceptHttpUpgrade, createHttpUpgradeDialer } from './httpupgrade.js'
 import { closeServer, connectTcpEagerly, dialTcp, listenServer, trackConnection } from './tcp.js'
 import { createTlsDialer, createTlsSocketServer, defaultAlpn, type TlsSettings } from './tls.js'
 import type { PeerInfo, StreamDialer, StreamHandler, StreamServer } from './transport.js'
-import { createWebSocketAcceptor, createWebSocketDialer, type WebSocketSettings } from './websocket.js'
+import { createWebSocketAcceptor, createWebSocketDialer } from './websocket.js'
 
 /** The security layer of a stream: none, or TLS with its settings. */
-export interface StreamSecuritySettings {
-  readonly security: 'none' | 'tls'
-  /** Present when `security` is "tls". */
-  readonly tls?: TlsSettings
-}
+export type StreamSecuritySettings = StreamSecurityConfig
 
-/**
- * A normalised `streamSettings`, the shape `StreamConfig` of config/schema.ts has (runtime/build.ts passes one
- * as the other, so the compiler keeps them in step). Plain TCP is `{ network: 'tcp', security: 'none' }`.
- */
-export type StreamSettings =
-  | (StreamSecuritySettings & { readonly network: 'tcp'; readonly httpHeader?: HttpHeaderSettings })
-  | (StreamSecuritySettings & { readonly network: 'ws'; readonly ws: WebSocketSettings })
-  | (StreamSecuritySettings & { readonly network: 'httpupgrade'; readonly httpUpgrade: HttpUpgradeSettings })
-  | (StreamSecuritySettings & { readonly network: 'h2'; readonly h2: H2Settings })
-  | (StreamSecuritySettings & { readonly network: 'grpc'; readonly grpc: GrpcSettings })
+/** A normalised `streamSettings` (config/types.ts). Plain TCP is `{ network: 'tcp', security: 'none' }`. */
+export type StreamSettings = StreamConfig
 
 /** Where and how an inbound listens. */
 export interface StreamServerOptions {
@@ -79,8 +68,8 @@ function networkHandler(settings: StreamSettings, options: StreamServerOptions):
 }
 
 /**
- * A server for `streamSettings`: TCP or TLS, then raw bytes, HTTP header obfuscation, WebSocket,
- * HTTPUpgrade, h2 or gRPC; each stream reaches `onStream` with an `error` listener on it. Certificate files are read by
+ * A server for `streamSettings`: TCP or TLS, then raw bytes, HTTP header obfuscation, WebSocket or
+ * HTTPUpgrade; each stream reaches `onStream` with an `error` listener on it. Certificate files are read by
  * `listen()`, which rejects with a TransportError when one is missing.
  * @example
  * const server = createStreamServer(inbound.stream, { listen: '0.0.0.0', port: 443, onStream: (s, peer) => vmess.accept(s, peer) })
@@ -124,25 +113,31 @@ export function createStreamServer(settings: StreamSettings, options: StreamServ
  */
 export function createStreamDialer(
   settings: StreamSettings,
-  options: { connectTimeoutMs: number },
+  options: {
+    connectTimeoutMs: number
+    /** The local address to connect from (`sendThrough`). */ localAddress?: string
+  },
 ): StreamDialer {
   const timeoutMs = options.connectTimeoutMs
+  const localAddress = options.localAddress
+  const local = localAddress !== undefined ? { localAddress } : {}
   const tls = tlsOf(settings)
   const overHttp2 = settings.network === 'h2' || settings.network === 'grpc'
   const dialSocket: (host: string, port: number) => Promise<Socket> =
     tls === undefined
-      ? (host, port) => dialTcp(host, port, { timeoutMs })
+      ? (host, port) => dialTcp(host, port, { timeoutMs, ...local })
       : // HTTP/2 needs the server to choose h2, whatever else the config offers (Go's http2 transport does the same).
         createTlsDialer(overHttp2 ? { ...tls, alpn: ['h2'] } : tls, {
           alpn: defaultAlpn(settings.network),
           timeoutMs,
+          ...local,
         })
   switch (settings.network) {
     case 'tcp': {
       const header = settings.httpHeader
       // Plain TCP needs no handshake of its own: the socket is handed over while it connects.
       if (header === undefined && tls === undefined)
-        return (host, port) => connectTcpEagerly(host, port, { timeoutMs })
+        return (host, port) => connectTcpEagerly(host, port, { timeoutMs, ...local })
       if (header === undefined) return dialSocket
       return async (host, port) => wrapHttpHeaderClient(await dialSocket(host, port), header)
     }

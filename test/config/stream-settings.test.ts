@@ -57,7 +57,7 @@ test('streamSettings network: tcp, ws, websocket, httpupgrade, http/h2 and grpc/
   assert.equal(read({ network: 'H2' }).data?.network, 'h2')
   assert.equal(read({ network: 'grpc' }).data?.network, 'grpc')
   assert.equal(read({ network: 'gun' }).data?.network, 'grpc')
-  const supported = '"tcp", "ws", "httpupgrade", "http" (h2), "grpc"'
+  const supported = '"tcp", "ws", "httpupgrade", "http", "grpc"'
   assert.deepEqual(read({ network: 'kcp' }).errors, [
     `inbounds[0].streamSettings.network: "kcp" is not supported yet (supported: ${supported})`,
   ])
