@@ -48,6 +48,9 @@ export const H2_FIRST_STREAM_TIMEOUT_MS = 10_000
 /** A server session with no open stream for this long is closed with GOAWAY. */
 export const H2_IDLE_SESSION_MS = 30_000
 
+/** After our GOAWAY, how long a peer has to close its side before the connection is dropped. */
+export const H2_GOAWAY_LINGER_MS = 5_000
+
 /** A pooled client session with no open stream for this long is closed; meanwhile it does not hold the process. */
 export const H2_CLIENT_IDLE_SESSION_MS = 30_000
 
@@ -113,7 +116,7 @@ function superviseServerSession(
     options.logger?.debug({ peer: peer.remoteAddress }, 'HTTP/2: session idle; closed')
     session.close()
     // GOAWAY sent; a peer that never closes its side loses the connection.
-    setTimeout(() => session.destroy(), H2_FIRST_STREAM_TIMEOUT_MS).unref()
+    setTimeout(() => session.destroy(), H2_GOAWAY_LINGER_MS).unref()
   }
   const arm = (ms: number): void => {
     clearTimeout(timer)
