@@ -38,6 +38,7 @@ import {
   type TsrayConfig,
   type VmessInboundSettings,
 } from './schema.js'
+import { resolveIdsFromEnv } from './vmess-id.js'
 
 /** A validated config and the warnings about it, each `path: message`. */
 export interface LoadedConfig {
@@ -504,6 +505,7 @@ export function validateConfig(
   }
   const report: ConfigReport = { errors: [], warnings: [] }
   const env = options.env ?? process.env
+  raw = resolveIdsFromEnv(raw, env)
   const top = readSection(topLevelSchema, raw, { path: [], report })
   if (top === undefined) throw configErrorOf(report.errors)
 

@@ -18,6 +18,8 @@ import {
   PRIVATE_IP_RANGES,
   UPLINK_ONLY_MS,
 } from './defaults.js'
+import { readLogFormat, type LogFormat } from './log-format.js'
+import { idTextProblem } from './vmess-id.js'
 
 // ─── The typed result ────────────────────────────────────────────────────────────────────────────
 
@@ -33,6 +35,8 @@ export interface LogConfig {
   readonly level: LogLevel
   readonly access: LogOutput
   readonly error: LogOutput
+  /** `log.format`, a tsray key; text when absent. */
+  readonly format?: LogFormat
 }
 
 /** One header line of the HTTP header obfuscation: a name and the values one is picked from per connection. */
@@ -638,6 +642,8 @@ function readVmessId(value: unknown): string | Failure {
     const hex = value.replaceAll('-', '').toLowerCase()
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
   }
+  const problem = typeof value === 'string' ? idTextProblem(value) : undefined
+  if (problem !== undefined) return fail(problem)
   if (typeof value === 'string' && isShortId(value)) return value
   return fail(`${describeValue(value)} is not a UUID`)
 }
@@ -1001,11 +1007,15 @@ export const logSchema = z
     access: leaf(readLogOutput),
     error: leaf(readLogOutput),
     dnsLog: ignored('tsray does not log DNS queries'),
+    format: leaf((value) => {
+      const format = readLogFormat(value)
+      return typeof format === 'string' ? format : fail(format.problem)
+    }),
   })
   .transform((log): LogConfig =>
     log.loglevel === 'none'
-      ? { level: 'none', access: { to: 'none' }, error: { to: 'none' } }
-      : { level: log.loglevel, access: log.access, error: log.error },
+      ? { level: 'none', access: { to: 'none' }, error: { to: 'none' }, format: log.format }
+      : { level: log.loglevel, access: log.access, error: log.error, format: log.format },
   )
 
 const STREAM_NETWORKS: Readonly<Record<string, StreamConfig['network']>> = {

@@ -1,4 +1,5 @@
 import { ProtocolError } from '../errors.js'
+import { idTextProblem } from './vmess-id.js'
 import { MAX_DOMAIN_LENGTH, SECURITY_NAMES, type SecurityName } from '../protocol/constants.js'
 
 /** Longest link text read, so a pasted blob cannot make the parser chew on megabytes. */
@@ -158,6 +159,8 @@ function buildLink(fields: LinkFields): VmessLink {
   if (!UUID_PATTERN.test(base.id) && (idBytes === 0 || idBytes > MAX_ID_TEXT_BYTES)) {
     throw invalid(`id "${base.id}" is not a UUID`)
   }
+  const idProblem = UUID_PATTERN.test(base.id) ? undefined : idTextProblem(base.id)
+  if (idProblem !== undefined) throw invalid(`id ${idProblem}`)
   return {
     ...base,
     address,

@@ -179,6 +179,7 @@ export function buildInstance(
   const logs = options?.logs ?? createLogs(config.log)
   // A metrics endpoint in the config serves the given metrics, or its own.
   const metrics = options?.metrics ?? (config.metrics === undefined ? undefined : createMetrics())
+  metrics?.logLinesDropped(() => logs.droppedLines)
   const outbounds = new Map<string, Outbound>()
   const ordered = config.outbounds.map((outbound, index) => {
     const built = buildOutbound(outbound, outbound.tag ?? `outbound-${index}`)

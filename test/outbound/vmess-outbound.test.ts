@@ -39,7 +39,7 @@ test('a VMess outbound whose server is down: SOCKS5 answers at once, then the tu
         },
       ],
     }).config,
-    { logs: { logger, access: undefined, flush: () => undefined } },
+    { logs: { logger, access: undefined, droppedLines: 0, close: () => Promise.resolve() } },
   )
   await instance.start()
   try {
@@ -126,7 +126,7 @@ for (const maxChunkLength of [undefined, SING_CHUNK_LENGTH]) {
           },
         ],
       }).config,
-      { logs: { logger: memoryLogger(), access: undefined, flush: () => undefined } },
+      { logs: { logger: memoryLogger(), access: undefined, droppedLines: 0, close: () => Promise.resolve() } },
     )
     await instance.start()
     try {
