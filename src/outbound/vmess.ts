@@ -6,12 +6,29 @@ import type { VmessUser } from '../protocol/user.js'
 import { VmessClientStream, type VmessStreamOptions } from '../streams/vmess-client-stream.js'
 import { connectTcpEagerly } from '../transport/tcp.js'
 import type { StreamDialer } from '../transport/transport.js'
-import type { Destination } from '../types.js'
+import { TransportError } from '../errors.js'
+import type { Destination, Logger } from '../types.js'
 import { MuxClient } from './mux-client.js'
 import type { ConnectionContext, Outbound, PacketChannel } from './outbound.js'
 
 /** Most VMess UDP sessions one channel opens (one per destination) before it drops new destinations. */
 export const MAX_UDP_SESSIONS_PER_CHANNEL = 256
+
+/**
+ * How long a connection waits for the first response from a server that has not answered lately. A
+ * server that refuses the user (wrong id, clock more than 120 s off) or is no VMess server says nothing
+ * and would hold the app until an idle timeout; a working one answers as soon as the target does, and
+ * servers bound their own target connects at 10 s (tsray's CONNECT_TIMEOUT_MS), so 15 s leaves room for
+ * that and a slow first answer while telling the user within a page load's patience.
+ */
+export const SILENT_SERVER_TIMEOUT_MS = 15_000
+/**
+ * A server that answered within this long accepts the user: later connections wait on their targets as
+ * long as the apps do (a long poll can take minutes before its first byte).
+ */
+export const SERVER_VERIFIED_MS = 60_000
+/** One diagnostic line of each kind per server in this long, so a failing server does not flood the log. */
+export const DIAGNOSTIC_INTERVAL_MS = 10_000
 
 /** `mux` of a VMess outbound. */
 export interface VmessMuxSettings {
@@ -41,6 +58,10 @@ export class VmessOutbound implements Outbound {
   readonly #dial: StreamDialer
   readonly #mux: MuxClient | undefined
   readonly #streamOptions: VmessStreamOptions
+  readonly #logger: Logger | undefined
+  readonly #silentTimeoutMs: number
+  #lastResponseAt = -Infinity
+  readonly #lastReportAt = new Map<string, number>()
 
   constructor(options: {
     tag: string
@@ -52,8 +73,14 @@ export class VmessOutbound implements Outbound {
     dial?: StreamDialer
     /** Mux.Cool (V2Ray `mux.enabled`): streams and UDP share Cmd 3 connections (PROTOCOL §8). */
     mux?: VmessMuxSettings
+    /** Where a server that cannot be dialled or does not answer is reported. */
+    logger?: Logger
+    /** SILENT_SERVER_TIMEOUT_MS by default. */
+    silentServerTimeoutMs?: number
   }) {
     this.tag = options.tag
+    this.#logger = options.logger
+    this.#silentTimeoutMs = options.silentServerTimeoutMs ?? SILENT_SERVER_TIMEOUT_MS
     this.#server = options.server
     this.#streamOptions =
       options.maxChunkLength === undefined ? {} : { maxChunkLength: options.maxChunkLength }
@@ -74,7 +101,12 @@ export class VmessOutbound implements Outbound {
     const server = this.#server
     // A socket still connecting is used at once: the header and the client's first data wait in it.
     const dialed = this.#dial(server.host, server.port)
-    const socket = dialed instanceof Promise ? await dialed : dialed
+    let socket: Duplex
+    try {
+      socket = dialed instanceof Promise ? await dialed : dialed
+    } catch (error) {
+      throw this.#unreachable(error)
+    }
     const wire = resolveSecurity(server.security, { udp: command === Command.Udp })
     const request = createClientRequest(server.user, {
       legacy: server.legacy,
@@ -87,8 +119,56 @@ export class VmessOutbound implements Outbound {
       random: secureRandom,
     })
     const stream = new VmessClientStream(socket, request, this.#streamOptions)
-    socket.on('error', (error) => stream.destroy(error))
+    let answered = false
+    socket.on('error', (error) => stream.destroy(answered ? error : this.#unreachable(error)))
+    socket.once('data', () => (answered = true))
+    this.#watchForSilence(stream)
     return stream
+  }
+
+  get #serverName(): string {
+    const { host, port } = this.#server
+    return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+  }
+
+  /** Logs `message` unless a line of this kind about this server went out in the last DIAGNOSTIC_INTERVAL_MS. */
+  #report(kind: string, fields: object, message: string): void {
+    const now = Date.now()
+    if (now - (this.#lastReportAt.get(kind) ?? -Infinity) < DIAGNOSTIC_INTERVAL_MS) return
+    this.#lastReportAt.set(kind, now)
+    this.#logger?.warn({ server: this.#serverName, ...fields }, message)
+  }
+
+  /** A failure before the server said anything is the server's (down, wrong address, TLS), not the target's. */
+  #unreachable(error: unknown): TransportError {
+    const cause = error as Error & { code?: unknown }
+    const code = typeof cause.code === 'string' ? cause.code : 'ERROR'
+    const message = `Cannot reach VMess server ${this.#serverName}: ${cause.message}`
+    this.#report('unreachable', { reason: code }, `cannot reach VMess server ${this.#serverName}`)
+    return new TransportError('SERVER_UNREACHABLE', message, { cause })
+  }
+
+  /** Ends a connection to a server that has not answered lately and says nothing for #silentTimeoutMs. */
+  #watchForSilence(stream: VmessClientStream): void {
+    const started = Date.now()
+    let timer: NodeJS.Timeout | undefined
+    const check = (): void => {
+      if (stream.destroyed) return
+      if (Date.now() - this.#lastResponseAt < SERVER_VERIFIED_MS) {
+        timer = setTimeout(check, this.#silentTimeoutMs)
+        return
+      }
+      const seconds = Math.round((Date.now() - started) / 1000)
+      const message = `no response from ${this.#serverName} in ${seconds} s: wrong user id, clock off, or not a VMess server here`
+      this.#report('silent', {}, message)
+      stream.destroy(new TransportError('SERVER_SILENT', `Cannot use VMess server: ${message}`))
+    }
+    timer = setTimeout(check, this.#silentTimeoutMs)
+    stream.once('response', () => {
+      this.#lastResponseAt = Date.now()
+      clearTimeout(timer)
+    })
+    stream.once('close', () => clearTimeout(timer))
   }
 
   dialTcp(destination: Destination, _context: ConnectionContext): Promise<Duplex> {

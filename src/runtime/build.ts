@@ -32,7 +32,7 @@ function timeoutsOf(config: TsrayConfig, level: number, override?: number): Rela
   }
 }
 
-function buildOutbound(config: OutboundConfig, tag: string): Outbound {
+function buildOutbound(config: OutboundConfig, tag: string, logs: Logs): Outbound {
   switch (config.protocol) {
     case 'freedom': {
       const redirect = config.settings.redirect
@@ -50,6 +50,7 @@ function buildOutbound(config: OutboundConfig, tag: string): Outbound {
       const user = server.users[0]!
       return new VmessOutbound({
         tag,
+        logger: logs.logger.child({ outbound: tag }),
         ...(config.mux?.enabled === true ? { mux: { concurrency: config.mux.concurrency } } : {}),
         connectTimeoutMs: CONNECT_TIMEOUT_MS,
         ...(config.settings.maxChunkLength !== undefined
@@ -182,7 +183,7 @@ export function buildInstance(
   metrics?.logLinesDropped(() => logs.droppedLines)
   const outbounds = new Map<string, Outbound>()
   const ordered = config.outbounds.map((outbound, index) => {
-    const built = buildOutbound(outbound, outbound.tag ?? `outbound-${index}`)
+    const built = buildOutbound(outbound, outbound.tag ?? `outbound-${index}`, logs)
     outbounds.set(built.tag, built)
     return built
   })
