@@ -113,8 +113,10 @@ function formatFields(fields: Record<string, unknown>): string {
     let shown: string
     if (value instanceof Error) shown = JSON.stringify(value.message)
     else if (typeof value === 'string') shown = /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value)
-    else if (typeof value === 'object' && value !== null) shown = JSON.stringify(value)
-    else shown = String(value)
+    else if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+      shown = String(value)
+    // JSON.stringify gives undefined for a function or symbol: name its type instead.
+    else shown = JSON.stringify(value) ?? typeof value
     text += ` ${key}=${shown}`
   }
   return text
