@@ -126,7 +126,9 @@ for (const maxChunkLength of [undefined, SING_CHUNK_LENGTH]) {
           },
         ],
       }).config,
-      { logs: { logger: memoryLogger(), access: undefined, droppedLines: 0, close: () => Promise.resolve() } },
+      {
+        logs: { logger: memoryLogger(), access: undefined, droppedLines: 0, close: () => Promise.resolve() },
+      },
     )
     await instance.start()
     try {
