@@ -11,7 +11,7 @@ const SonicBoomClass = sonicBoomExport as unknown as typeof SonicBoom
  * Bytes of log lines one destination holds while it cannot take them (a stdout pipe nobody reads, a
  * slow disk). Past it new lines are dropped and counted: a log must never stop the proxy.
  */
-export const LOG_BUFFER_BYTES = 1024 * 1024
+export const LOG_BUFFER_BYTES = 128 * 1024
 /** How long stopping waits for buffered lines to be written before it gives up on them. */
 export const LOG_FLUSH_TIMEOUT_MS = 2_000
 
