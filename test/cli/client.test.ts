@@ -169,6 +169,26 @@ describe('tsray client with a link to a V2Ray 4.34 server', () => {
     await v2ray.stop()
   })
 
+  test('a wrong user id: V2Ray drains silently, the client says so', async () => {
+    const client = await startClient(`vmess://${randomUUID()}@127.0.0.1:${port}?type=tcp#wrong`)
+    try {
+      const result = await curl([
+        '--proxy',
+        `http://127.0.0.1:${client.http}`,
+        `http://127.0.0.1:${content.port}/bytes/10`,
+      ])
+      assert.notEqual(result.status, 200)
+      assert.match(
+        client.run.stdout(),
+        new RegExp(
+          `\\[Warning\\] no response from 127\\.0\\.0\\.1:${port} in \\d+ s: wrong user id, clock off`,
+        ),
+      )
+    } finally {
+      await client.run.stop()
+    }
+  })
+
   for (const form of ['v2rayn', 'uri'] as const) {
     test(`the ${form} link: curl through SOCKS5 and HTTP`, async () => {
       const link = formatVmessLink(
