@@ -1014,8 +1014,13 @@ export const logSchema = z
   })
   .transform((log): LogConfig =>
     log.loglevel === 'none'
-      ? { level: 'none', access: { to: 'none' }, error: { to: 'none' }, format: log.format }
-      : { level: log.loglevel, access: log.access, error: log.error, format: log.format },
+      ? { level: 'none', access: { to: 'none' }, error: { to: 'none' } }
+      : {
+          level: log.loglevel,
+          access: log.access,
+          error: log.error,
+          ...(log.format === 'text' ? {} : { format: log.format }),
+        },
   )
 
 const STREAM_NETWORKS: Readonly<Record<string, StreamConfig['network']>> = {
