@@ -171,3 +171,9 @@ test('ids: "env:NAME" takes the variable, an unset one and a cut UUID are refuse
   assert.equal(word.code, 0, word.stderr)
   assert.match(word.stderr, /UUIDv5/)
 })
+
+test('the default server refuses a cut UUID given with --id, naming it', async () => {
+  const result = await tsray(['--port', '1', '--id', randomUUID().slice(0, 23)])
+  assert.equal(result.code, 1)
+  assert.match(result.stderr, /clients\[0\]\.id: .* looks like a cut UUID \(20 hex digits, a UUID has 32\)/)
+})
