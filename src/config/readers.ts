@@ -9,6 +9,7 @@ import {
 } from './defaults.js'
 import { describeValue, type JsonPath } from './paths.js'
 import { type MetricsConfig, type Network, type PortRange } from './types.js'
+import { idTextProblem } from './vmess-id.js'
 
 /** A UUID in the form the loader gives back (other VMess ids are 1–30-byte strings to map to a UUIDv5). */
 export const CANONICAL_UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
@@ -125,7 +126,7 @@ export function readTag(value: unknown): string | undefined | Failure {
 const IPV4_PATTERN = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
 
 /** 4 or 6 for an IP literal (IPv6 without brackets), else 0. */
-function ipVersion(text: string): 0 | 4 | 6 {
+export function ipVersion(text: string): 0 | 4 | 6 {
   if (IPV4_PATTERN.test(text)) return 4
   // The WHATWG URL parser knows every IPv6 text form, embedded IPv4 included.
   if (text.includes(':') && !/[[\]/%]/.test(text) && URL.canParse(`http://[${text}]/`)) return 6
@@ -194,6 +195,8 @@ export function readVmessId(value: unknown): string | Failure {
     const hex = value.replaceAll('-', '').toLowerCase()
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
   }
+  const problem = typeof value === 'string' ? idTextProblem(value) : undefined
+  if (problem !== undefined) return fail(problem)
   if (typeof value === 'string' && isShortId(value)) return value
   return fail(`${describeValue(value)} is not a UUID`)
 }

@@ -20,6 +20,7 @@ import { createStreamDialer, createStreamServer } from '../transport/stream-sett
 import { Instance, type Listener } from './instance.js'
 import type { RelayTimeouts } from '../streams/relay.js'
 import { Router } from './router.js'
+import { DnsResolver } from './dns-resolver.js'
 
 /** How long an outbound waits for a TCP connect. */
 export const CONNECT_TIMEOUT_MS = 10_000
@@ -33,7 +34,8 @@ function timeoutsOf(config: TsrayConfig, level: number, override?: number): Rela
   }
 }
 
-function buildOutbound(config: OutboundConfig, tag: string): Outbound {
+function buildOutbound(config: OutboundConfig, tag: string, dns: DnsResolver, logs: Logs): Outbound {
+  const sendThrough = config.sendThrough !== undefined ? { sendThrough: config.sendThrough } : {}
   switch (config.protocol) {
     case 'freedom': {
       const redirect = config.settings.redirect
@@ -41,29 +43,35 @@ function buildOutbound(config: OutboundConfig, tag: string): Outbound {
         tag,
         connectTimeoutMs: CONNECT_TIMEOUT_MS,
         ...(redirect !== undefined ? { redirect } : {}),
+        domainStrategy: config.settings.domainStrategy,
+        resolve: (host, family) => dns.resolve(host, family),
+        ...sendThrough,
       })
     }
     case 'blackhole':
       return new BlackholeOutbound({ tag, httpResponse: config.settings.response === 'http' })
     case 'vmess': {
-      // V2Ray picks a server and user at random per connection; tsray uses the first of each.
-      const server = config.settings.vnext[0]!
-      const user = server.users[0]!
       return new VmessOutbound({
         tag,
+        logger: logs.logger.child({ outbound: tag }),
         ...(config.mux?.enabled === true ? { mux: { concurrency: config.mux.concurrency } } : {}),
         connectTimeoutMs: CONNECT_TIMEOUT_MS,
         ...(config.settings.maxChunkLength !== undefined
           ? { maxChunkLength: config.settings.maxChunkLength }
           : {}),
-        dial: createStreamDialer(config.stream, { connectTimeoutMs: CONNECT_TIMEOUT_MS }),
-        server: {
+        dial: createStreamDialer(config.stream, {
+          connectTimeoutMs: CONNECT_TIMEOUT_MS,
+          ...(config.sendThrough !== undefined ? { localAddress: config.sendThrough } : {}),
+        }),
+        servers: config.settings.vnext.map((server) => ({
           host: server.address,
           port: server.port,
-          user: createUser({ id: user.id, alterId: user.alterId, level: user.level }),
-          legacy: user.alterId > 0,
-          security: user.security,
-        },
+          users: server.users.map((user) => ({
+            user: createUser({ id: user.id, alterId: user.alterId, level: user.level }),
+            legacy: user.alterId > 0,
+            security: user.security,
+          })),
+        })),
       })
     }
   }
@@ -187,9 +195,11 @@ export function buildInstance(
   }
   // A metrics endpoint in the config serves the given metrics, or its own.
   const metrics = options?.metrics ?? (config.metrics === undefined ? undefined : createMetrics())
+  metrics?.logLinesDropped(() => logs.droppedLines)
+  const dns = new DnsResolver(config.dns)
   const outbounds = new Map<string, Outbound>()
   const ordered = config.outbounds.map((outbound, index) => {
-    const built = buildOutbound(outbound, outbound.tag ?? `outbound-${index}`)
+    const built = buildOutbound(outbound, outbound.tag ?? `outbound-${index}`, dns, logs)
     outbounds.set(built.tag, built)
     return built
   })
@@ -212,6 +222,7 @@ export function buildInstance(
     outbounds,
     defaultOutbound,
     domainStrategy: config.routing.domainStrategy,
+    resolve: (host) => dns.resolve(host),
   })
   const listeners = config.inbounds.map((inbound, index) =>
     buildInbound(config, inbound, inbound.tag ?? `inbound-${index}`, router, logs, metrics),

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { createServer } from 'node:net'
@@ -11,7 +11,7 @@ import { parseVmessLink, vmessLinkToOutbound } from '../../src/config/share-link
 import { curl, startContentServer } from '../helpers/clients.js'
 import { failOnLeakedHandles } from '../helpers/leaks.js'
 import { connectTcp, exchange, listen, randomData, sha256Hex, startEchoServer } from '../helpers/net.js'
-import { freePort, startV2ray, waitForPort } from '../helpers/v2ray.js'
+import { freePort, startV2ray, v2rayBinary, waitForPort } from '../helpers/v2ray.js'
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 const dir = mkdtempSync(join(tmpdir(), 'tsray-cli-'))
@@ -134,6 +134,48 @@ test('tsray test -c accepts a valid config and names the JSON path of a bad one'
   const unparsable = tsray(['test', '-c', broken])
   assert.equal(await unparsable.exited, 1)
   assert.match(unparsable.stderr(), /line 1, column/)
+})
+
+test('tsray test -c opens every file the config names and fails with the path of a missing one, as v2ray -test', async () => {
+  const certificate = join(dir, 'present.crt')
+  writeFileSync(certificate, 'not checked here: tsray test opens the file, tsray run reads it')
+  const config = (certificateFile: string, logFile: string) =>
+    JSON.stringify({
+      log: { access: logFile, loglevel: 'warning' },
+      inbounds: [
+        {
+          port: 10443,
+          protocol: 'vmess',
+          settings: { clients: [{ id: 'b831381d-6324-4d53-ad4f-8cda48b30811' }] },
+          streamSettings: {
+            security: 'tls',
+            tlsSettings: { certificates: [{ certificateFile, keyFile: certificate }] },
+          },
+        },
+      ],
+      outbounds: [{ protocol: 'freedom' }],
+    })
+  const present = join(dir, 'files-present.json')
+  writeFileSync(present, config(certificate, join(dir, 'access.log')))
+  const ok = tsray(['test', '-c', present])
+  assert.equal(await ok.exited, 0, ok.stderr())
+  const missingCertificate = join(dir, 'files-missing.json')
+  writeFileSync(
+    missingCertificate,
+    config(join(dir, 'nowhere.crt'), join(dir, 'no-such-folder', 'access.log')),
+  )
+  const refused = tsray(['test', '-c', missingCertificate])
+  assert.equal(await refused.exited, 1)
+  assert.match(
+    refused.stderr(),
+    /inbounds\[0\]\.streamSettings\.tlsSettings\.certificates\[0\]\.certificateFile: Cannot open ".*nowhere\.crt": ENOENT/,
+  )
+  assert.match(
+    refused.stderr(),
+    /log\.access: Cannot write ".*access\.log": its folder ".*no-such-folder" cannot be used/,
+  )
+  const v2ray = spawnSync(v2rayBinary(), ['-test', '-config', missingCertificate], { encoding: 'utf8' })
+  assert.notEqual(v2ray.status, 0, 'V2Ray 4.34 refuses it too')
 })
 
 test('tsray run exits 1 with a clear message when the port is in use', async () => {
