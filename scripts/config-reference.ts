@@ -107,46 +107,35 @@ export const KEY_NOTES: Readonly<Record<string, string>> = {
   'policy.levels.<name>.downlinkOnly': 'Seconds; default 1.',
 }
 
-/** The sections of a config, in the order the page lists them. */
+/** Extra words for a section, by its JSON path. */
+const SECTION_INTROS: Readonly<Record<string, string>> = {
+  'inbounds[].streamSettings': 'The same keys apply to `outbounds[].streamSettings`.',
+  api: 'tsray has no API; `api.tag` is read only to drop the routing rule and inbound that serve it.',
+}
+
+/**
+ * The sections of a config, in the order the page lists them: the loader's own table (CONFIG_SECTIONS,
+ * a JSON path with the protocol in parentheses for settings), with streamSettings after the inbound
+ * settings, since inbounds and outbounds share it.
+ */
 export function schemaRoots(): SchemaRoot[] {
-  const roots: SchemaRoot[] = [
-    { title: 'Top level', path: '', schema: schema.topLevelSchema },
-    { title: '`log`', path: 'log', schema: schema.logSchema },
-    { title: '`inbounds[]`', path: 'inbounds[]', schema: schema.inboundSchema },
-  ]
-  for (const [protocol, settings] of Object.entries(schema.inboundSettingsSchemas)) {
-    roots.push({
-      title: `\`inbounds[].settings\` of \`"${protocol}"\``,
-      path: 'inbounds[].settings',
-      schema: settings,
-    })
+  const roots: SchemaRoot[] = []
+  const add = (name: string, sectionSchema: z.ZodType): void => {
+    const match = /^(.*?)(?: \((.+)\))?$/.exec(name)
+    const path = match?.[1] ?? name
+    const protocol = match?.[2]
+    let title = path === '' ? 'Top level' : `\`${path}\``
+    if (protocol !== undefined) title += ` of \`"${protocol}"\``
+    if (path === 'inbounds[].streamSettings') title += ' and `outbounds[].streamSettings`'
+    const intro = SECTION_INTROS[path]
+    roots.push({ title, path, schema: sectionSchema, ...(intro === undefined ? {} : { intro }) })
   }
-  roots.push({
-    title: '`inbounds[].streamSettings` and `outbounds[].streamSettings`',
-    path: 'inbounds[].streamSettings',
-    schema: schema.streamSettingsSchema,
-    intro: 'The same keys apply to `outbounds[].streamSettings`.',
+  const sections = Object.entries(schema.CONFIG_SECTIONS)
+  const firstOutbound = sections.findIndex(([name]) => name.startsWith('outbounds'))
+  sections.forEach(([name, sectionSchema], index) => {
+    if (index === firstOutbound) add('inbounds[].streamSettings', schema.streamSettingsSchema)
+    add(name, sectionSchema)
   })
-  roots.push({ title: '`outbounds[]`', path: 'outbounds[]', schema: schema.outboundSchema })
-  for (const [protocol, settings] of Object.entries(schema.outboundSettingsSchemas)) {
-    roots.push({
-      title: `\`outbounds[].settings\` of \`"${protocol}"\``,
-      path: 'outbounds[].settings',
-      schema: settings,
-    })
-  }
-  roots.push(
-    { title: '`routing`', path: 'routing', schema: schema.routingSchema },
-    { title: '`policy`', path: 'policy', schema: schema.policySchema },
-    { title: '`transport`', path: 'transport', schema: schema.transportSchema },
-    { title: '`metrics`', path: 'metrics', schema: schema.metricsSchema },
-    {
-      title: '`api`',
-      path: 'api',
-      schema: schema.apiSchema,
-      intro: 'tsray has no API; `api.tag` is read only to drop the routing rule and inbound that serve it.',
-    },
-  )
   return roots
 }
 
