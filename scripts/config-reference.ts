@@ -41,6 +41,8 @@ export interface SchemaRoot {
 
 /** tsray's own keys, which V2Ray and Xray do not have, and what each does. */
 export const TSRAY_KEYS: Readonly<Record<string, string>> = {
+  'log.format':
+    '`"text"` (default): V2Ray\'s lines, `2026/12/06 02:41:31 [Warning] …`; `"json"`: one JSON object per line.',
   'inbounds[].settings.legacyHeader':
     '`"accept"` (default, as V2Ray 4.34), `"warn"` (accept and log each legacy header) or `"refuse"` (drain it like any unknown request).',
   'outbounds[].settings.maxChunkLength':
@@ -70,7 +72,9 @@ export const KEY_NOTES: Readonly<Record<string, string>> = {
   'inbounds[].port':
     'A number, a numeric string, or `"env:NAME"` to read it from the environment. Port ranges are refused.',
   'inbounds[].settings.clients[].id':
-    'A UUID; a 1–30-byte string that is not one becomes a UUIDv5 as in Xray (with a warning).',
+    'A UUID, or `"env:NAME"` to read it from the environment. Another string of 1–30 bytes becomes a UUIDv5 as in Xray (with a warning); one that looks like a cut UUID is refused.',
+  'outbounds[].settings.vnext[].users[].id':
+    'As `inbounds[].settings.clients[].id`: a UUID, `"env:NAME"`, or a 1–30-byte string mapped to a UUIDv5.',
   'inbounds[].settings.clients[].security':
     'Clients choose their own security; V2Ray reads and ignores this key.',
   'inbounds[].settings.default': "Defaults for users added through V2Ray's API, which tsray does not have.",
