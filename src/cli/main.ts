@@ -4,7 +4,9 @@ import './heap-tuning.js'
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { checkConfigFiles } from '../config/files.js'
 import { loadConfigFiles, validateConfig } from '../config/load.js'
+import { cryptoBackend } from '../crypto/index.js'
 import { TsrayError } from '../errors.js'
 import { buildInstance } from '../runtime/build.js'
 import type { BoundListener, Instance } from '../runtime/instance.js'
@@ -52,7 +54,7 @@ Usage:
       --uri                      the standard URI form instead of v2rayN's base64 JSON
       --qr, --png FILE           with QR codes, as above
   tsray uuid                     print a new random UUID for a user id
-  tsray version                  print the version
+  tsray version                  print the version and the cipher path (TSRAY_NATIVE=0: node:crypto)
   tsray -config FILE / -test     V2Ray's own spellings of run and test are accepted too
 
 VMess users and alterId:
@@ -144,7 +146,7 @@ async function main(argv: string[]): Promise<void> {
   }
   switch (command) {
     case 'version':
-      process.stdout.write(`tsray ${version()}\n`)
+      process.stdout.write(`tsray ${version()}\nciphers: ${cryptoBackend().detail}\n`)
       return
     case 'uuid':
       process.stdout.write(`${randomUUID()}\n`)
@@ -177,7 +179,7 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'test': {
       if (values.config === undefined) fail('Cannot test: give the config with -c FILE')
-      await loadConfig(values.config)
+      await checkConfigFiles(await loadConfig(values.config))
       process.stdout.write('Configuration OK.\n')
       return
     }

@@ -40,6 +40,8 @@ import {
 } from './schema.js'
 import { parseConfigText } from './json-text.js'
 import { mergeConfigs, setKey } from './merge.js'
+import { dnsSchema } from './dns.js'
+import { joinV3Layout } from './v3-layout.js'
 import { isPlainObject } from './paths.js'
 import { resolveIdsFromEnv } from './vmess-id.js'
 
@@ -273,8 +275,8 @@ export function validateConfig(
   }
   const report: ConfigReport = { errors: [], warnings: [] }
   const env = options.env ?? process.env
-  raw = resolveIdsFromEnv(raw, env)
-  const top = readSection(topLevelSchema, raw, { path: [], report })
+  const joined = resolveIdsFromEnv(joinV3Layout(raw, report), env)
+  const top = readSection(topLevelSchema, joined, { path: [], report })
   if (top === undefined) throw configErrorOf(report.errors)
 
   const log =
@@ -303,6 +305,7 @@ export function validateConfig(
     top.routing === undefined
       ? { domainStrategy: 'AsIs', rules: [] }
       : readSection(routingSchema, top.routing, { path: ['routing'], report })
+  const dns = top.dns === undefined ? undefined : readSection(dnsSchema, top.dns, { path: ['dns'], report })
   const metrics =
     top.metrics === undefined
       ? undefined
@@ -376,6 +379,7 @@ export function validateConfig(
       routing: { domainStrategy: routing.domainStrategy, rules },
       policy,
       ...(metrics?.listen !== undefined ? { metrics: { listen: metrics.listen } } : {}),
+      ...(dns !== undefined ? { dns } : {}),
     },
     warnings: report.warnings.map(formatProblem),
   }

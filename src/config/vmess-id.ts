@@ -49,8 +49,11 @@ export function resolveIdsFromEnv(raw: Json, env: Readonly<Record<string, string
     mapKey(entry, 'settings', (settings) => mapKey(settings, 'clients', (clients) => mapEach(clients, id)))
   const outbound = (entry: unknown): unknown =>
     mapKey(entry, 'settings', (settings) =>
-      mapKey(settings, 'vnext', (vnext) =>
-        mapEach(vnext, (server) => mapKey(server, 'users', (users) => mapEach(users, id))),
+      // Xray's short form carries the id in `settings` itself, without vnext.
+      id(
+        mapKey(settings, 'vnext', (vnext) =>
+          mapEach(vnext, (server) => mapKey(server, 'users', (users) => mapEach(users, id))),
+        ),
       ),
     )
   const withInbounds = mapKey(raw, 'inbounds', (list) => mapEach(list, inbound))
