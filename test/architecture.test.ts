@@ -80,6 +80,10 @@ const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
     ],
     packages: ['node:net', 'node:stream', 'node:dns/promises'],
   },
+  client: {
+    layers: ['client', 'config', 'outbound', 'protocol', 'transport', 'errors.ts', 'types.ts'],
+    packages: ['node:http', 'node:https', 'node:net', 'node:stream', 'node:tls', 'undici'],
+  },
   cli: {
     layers: ['cli', 'runtime', 'config', 'observe', 'protocol', 'errors.ts', 'types.ts'],
     packages: ['node:util', 'node:fs', 'node:fs/promises', 'node:crypto', 'node:os', 'node:path', 'node:v8'],

@@ -69,7 +69,7 @@ function decodeEarlyData(text: string): Buffer | undefined {
  * both directions are done, so the close frame goes out when the stream is destroyed (after both ends, or on
  * error) or in answer to the peer's. A client with early data connects at its first write.
  */
-export class WebSocketStream extends Duplex implements WholeCloseStream {
+class WebSocketStream extends Duplex implements WholeCloseStream {
   readonly halfClose = false
   #ws: WebSocket | undefined
   readonly #connect: ((earlyData: Buffer) => Promise<WebSocket>) | undefined
