@@ -73,7 +73,9 @@ export function resolveVmessServer(
   try {
     const { config, warnings } = validateConfig({ outbounds: [outboundJsonOf(server)] }, { env: {} })
     const warn = options.onWarning ?? ((message: string) => process.emitWarning(message, 'TsrayWarning'))
-    for (const warning of warnings) warn(`VMess server ${what}: ${warning}`)
+    // The outbound is checked inside a config of its own, whose lack of inbounds is no concern here.
+    for (const warning of warnings)
+      if (!warning.startsWith('inbounds:')) warn(`VMess server ${what}: ${warning}`)
     outbound = config.outbounds[0]
   } catch (cause) {
     const message = cause instanceof Error ? cause.message : String(cause)

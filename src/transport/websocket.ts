@@ -11,6 +11,9 @@ import { forwardedPeer, hostOf, MAX_HTTP_HEAD_BYTES, REFUSAL_LINGER_MS, requestP
 import { formatHostPort } from './tcp.js'
 import type { PeerInfo, StreamHandler, WholeCloseStream } from './transport.js'
 
+/** The close code ws reports when the connection ended without a close frame (RFC 6455 §7.1.5). */
+const ABNORMAL_CLOSURE = 1006
+
 /**
  * Largest WebSocket message either side accepts (ws `maxPayload`); a bigger one closes the connection with 1009.
  * V2Ray writes a message per buffer of a few KiB, so this only bounds what one peer can make us hold.
@@ -93,8 +96,17 @@ class WebSocketStream extends Duplex implements WholeCloseStream {
       if (bytes.length > 0 && !this.push(bytes)) ws.pause()
     })
     // The peer's close frame, or the connection gone: nothing more will be read, nor can be written, so the
-    // stream closes once its reader has had everything.
-    ws.on('close', () => {
+    // stream closes once its reader has had everything. Gone without a close frame (1006) is a cut, not an end.
+    ws.on('close', (code: number) => {
+      if (code === ABNORMAL_CLOSURE) {
+        this.destroy(
+          new TransportError(
+            'WEBSOCKET_CUT',
+            'Cannot read on: the WebSocket connection closed without a close frame',
+          ),
+        )
+        return
+      }
       this.push(null)
       if (this.readableEnded) this.destroy()
       else this.once('end', () => this.destroy())
