@@ -59,12 +59,6 @@ export async function openTunnel(
  * socket.end('GET / HTTP/1.0\r\nHost: example.com\r\n\r\n')
  * for await (const chunk of socket) process.stdout.write(chunk)
  */
-export function connect(server: VmessServer, options: ConnectOptions): Promise<Duplex> {
-  let client: VmessOutbound
-  try {
-    client = createVmessClient(server, options)
-  } catch (error) {
-    return Promise.reject(error as Error)
-  }
-  return openTunnel(client, options)
+export async function connect(server: VmessServer, options: ConnectOptions): Promise<Duplex> {
+  return openTunnel(createVmessClient(server, options), options)
 }
