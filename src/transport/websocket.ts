@@ -1,6 +1,7 @@
 // The WebSocket transport (`network: "ws"`) of V2Ray 4.34, with both spellings of early data: Xray's `?ed=N`
 // (base64url in Sec-WebSocket-Protocol, echoed by the server) and v2fly's `maxEarlyData` with
 // `earlyDataHeaderName` (a named header, or appended to the path when no name is given).
+import type { WebSocketConfig, WebSocketEarlyData } from '../config/types.js'
 import { createServer, type IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import { Duplex } from 'node:stream'
@@ -33,26 +34,10 @@ export const WEBSOCKET_HANDSHAKE_TIMEOUT_MS = 4_000
 /** After our close frame, how long the peer has to answer before the TCP connection is dropped. */
 export const WEBSOCKET_CLOSE_TIMEOUT_MS = 2_000
 
-/** Early data: the first bytes a client writes ride in the handshake request. */
-export interface WebSocketEarlyData {
-  /** At most this many bytes of the first write; the rest follows as a message. */
-  readonly maxBytes: number
-  /** The request header carrying them (base64url); undefined appends them to the path (v2fly). */
-  readonly headerName: string | undefined
-}
+export type { WebSocketEarlyData }
 
 /** `wsSettings`. */
-export interface WebSocketSettings {
-  /** Starts with "/"; may carry a query. */
-  readonly path: string
-  /** The Host header a client sends (`host`, or `headers.Host`); undefined: the address as V2Ray writes it. */
-  readonly host: string | undefined
-  /** A server answers 404 to another Host (Xray's `host`; V2Ray never checks). */
-  readonly requireHost: boolean
-  /** Other request headers a client sends. */
-  readonly headers: readonly (readonly [string, string])[]
-  readonly earlyData: WebSocketEarlyData | undefined
-}
+export type WebSocketSettings = WebSocketConfig
 
 function messageBytes(data: WebSocket.RawData): Buffer {
   if (Buffer.isBuffer(data)) return data
