@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net'
+import { isIP, type Socket } from 'node:net'
 import { connect as connectTls, type ConnectionOptions, type TLSSocket } from 'node:tls'
 import { Agent, type buildConnector } from 'undici'
 import type { VmessOutbound } from '../outbound/vmess.js'
@@ -24,11 +24,14 @@ function createConnector(client: VmessOutbound, requestTls: ConnectionOptions): 
           callback(null, asSocket(tunnel) as unknown as Socket)
           return
         }
-        const servername = requestTls.servername ?? options.servername ?? host
+        // SNI carries names only (RFC 6066 §3); an IP address target is checked against the certificate's IPs.
+        const servername =
+          requestTls.servername ?? options.servername ?? (isIP(host) === 0 ? host : undefined)
         const tls: TLSSocket = connectTls({
           ...requestTls,
+          host,
           socket: tunnel,
-          servername,
+          ...(servername === undefined ? {} : { servername }),
           ALPNProtocols: ['http/1.1'],
         })
         const onError = (error: Error): void => {

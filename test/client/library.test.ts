@@ -249,6 +249,8 @@ for (const serverCase of CASES) {
         for (const [kind, target] of [
           ['http', `http://127.0.0.1:${portOf(httpTarget)}/`],
           ['https', `https://localhost:${portOf(httpsTarget)}/`],
+          // No SNI for an IP address: the certificate's IP entry is checked.
+          ['https', `https://127.0.0.1:${portOf(httpsTarget)}/`],
         ] as const) {
           // Node 20's global fetch takes a dispatcher from undici 6 (the major it bundles).
           const global = await globalFetch(target, { dispatcher })
