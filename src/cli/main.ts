@@ -4,7 +4,9 @@ import './heap-tuning.js'
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { checkConfigFiles } from '../config/files.js'
 import { loadConfigFiles, validateConfig } from '../config/load.js'
+import { cryptoBackend } from '../crypto/index.js'
 import { parseVmessLink, vmessLinkToOutbound } from '../config/share-link.js'
 import { TsrayError } from '../errors.js'
 import { buildInstance } from '../runtime/build.js'
@@ -35,7 +37,7 @@ Usage:
   tsray test -c FILE [-c FILE…]  check a config: exit 0 when it is valid, 1 with the reason when not
   tsray link LINK                print the client outbound JSON for a vmess:// link
   tsray uuid                     print a new random UUID for a user id
-  tsray version                  print the version
+  tsray version                  print the version and the cipher path (TSRAY_NATIVE=0: node:crypto)
   tsray -config FILE / -test     V2Ray's own spellings of run and test are accepted too
 
 VMess users and alterId:
@@ -117,7 +119,7 @@ async function main(argv: string[]): Promise<void> {
   }
   switch (command) {
     case 'version':
-      process.stdout.write(`tsray ${version()}\n`)
+      process.stdout.write(`tsray ${version()}\nciphers: ${cryptoBackend().detail}\n`)
       return
     case 'uuid':
       process.stdout.write(`${randomUUID()}\n`)
@@ -130,7 +132,7 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'test': {
       if (values.config === undefined) fail('Cannot test: give the config with -c FILE')
-      await loadConfig(values.config)
+      await checkConfigFiles(await loadConfig(values.config))
       process.stdout.write('Configuration OK.\n')
       return
     }

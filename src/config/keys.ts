@@ -29,6 +29,12 @@ export function withRule<T extends z.ZodType>(schema: T, rule: KeyRule): T {
   return schema
 }
 
+/** The rule `withRule` attached to this very schema object, if any (docs/configuration.md is made from it). */
+export function keyRuleOf(schema: z.ZodType): KeyRule | undefined {
+  const meta = keyRules.get(schema)
+  return meta === undefined ? undefined : rules[meta.tsrayKeyRule]
+}
+
 export const ignored = (reason: string): AnyValue => withRule(anyValue(), { ignore: reason })
 export const refused = (reason: string): AnyValue => withRule(anyValue(), { refuse: reason })
 /** A key whose value does not matter to tsray but is warned about when it asks for something. */
@@ -194,4 +200,20 @@ export function readSection<T>(
     report.errors.push({ path: formatJsonPath([...path, ...issue.path]), message: describeIssue(issue) })
   }
   return undefined
+}
+
+/** Every key `schema` reads (its rules included), as dotted paths; `[]` marks a list entry, `*` a map value. */
+export function keyPaths(schema: z.ZodType): string[] {
+  const paths: string[] = []
+  const walk = (node: KeyNode, prefix: string): void => {
+    if (node.items !== undefined) walk(node.items, `${prefix}[]`)
+    if (typeof node.additionalProperties === 'object') walk(node.additionalProperties, `${prefix}.*`)
+    for (const [key, child] of Object.entries(node.properties ?? {})) {
+      const path = prefix === '' ? key : `${prefix}.${key}`
+      paths.push(path)
+      walk(child, path)
+    }
+  }
+  walk(keyNodeOf(schema), '')
+  return paths
 }

@@ -40,6 +40,8 @@ import {
 } from './schema.js'
 import { parseConfigText } from './json-text.js'
 import { mergeConfigs, setKey } from './merge.js'
+import { dnsSchema } from './dns.js'
+import { joinV3Layout } from './v3-layout.js'
 import { isPlainObject } from './paths.js'
 
 export { mergeConfigs, parseConfigText }
@@ -272,7 +274,7 @@ export function validateConfig(
   }
   const report: ConfigReport = { errors: [], warnings: [] }
   const env = options.env ?? process.env
-  const top = readSection(topLevelSchema, raw, { path: [], report })
+  const top = readSection(topLevelSchema, joinV3Layout(raw, report), { path: [], report })
   if (top === undefined) throw configErrorOf(report.errors)
 
   const log =
@@ -301,6 +303,7 @@ export function validateConfig(
     top.routing === undefined
       ? { domainStrategy: 'AsIs', rules: [] }
       : readSection(routingSchema, top.routing, { path: ['routing'], report })
+  const dns = top.dns === undefined ? undefined : readSection(dnsSchema, top.dns, { path: ['dns'], report })
   const metrics =
     top.metrics === undefined
       ? undefined
@@ -374,6 +377,7 @@ export function validateConfig(
       routing: { domainStrategy: routing.domainStrategy, rules },
       policy,
       ...(metrics?.listen !== undefined ? { metrics: { listen: metrics.listen } } : {}),
+      ...(dns !== undefined ? { dns } : {}),
     },
     warnings: report.warnings.map(formatProblem),
   }

@@ -184,18 +184,20 @@ function adviseExperiments(value: unknown): string | undefined {
     : `${unknown.map((word) => describeValue(word)).join(', ')} ignored (known: ${EXPERIMENTS.join(', ')})`
 }
 
-const vmessUserSchema = z
-  .object({
-    id: withRule(leaf(readVmessId), { advise: adviseShortId }),
-    alterId: leaf(readAlterId),
-    security: withRule(leaf(spellingReader(SECURITY_SPELLINGS, DEFAULT_VMESS_SECURITY)), {
-      advise: adviseUnknownWord(SECURITY_NAMES, 'a VMess security', DEFAULT_VMESS_SECURITY),
-    }),
-    level: leaf(readLevel),
-    email: leaf(readEmail),
-    experiments: withRule(leaf(optional(readString, '')), { advise: adviseExperiments }),
-  })
-  .transform((user): VmessUser => ({
+/** The keys of one VMess user, in `vnext[].users[]` and at the top of Xray's short form. */
+const vmessUserShape = {
+  id: withRule(leaf(readVmessId), { advise: adviseShortId }),
+  alterId: leaf(readAlterId),
+  security: withRule(leaf(spellingReader(SECURITY_SPELLINGS, DEFAULT_VMESS_SECURITY)), {
+    advise: adviseUnknownWord(SECURITY_NAMES, 'a VMess security', DEFAULT_VMESS_SECURITY),
+  }),
+  level: leaf(readLevel),
+  email: leaf(readEmail),
+  experiments: withRule(leaf(optional(readString, '')), { advise: adviseExperiments }),
+}
+
+function toVmessUser(user: z.output<z.ZodObject<typeof vmessUserShape>>): VmessUser {
+  return {
     id: user.id,
     alterId: user.alterId,
     security: user.security,
@@ -204,7 +206,10 @@ const vmessUserSchema = z
     // v2fly v5 looks for the words anywhere in the string.
     authenticatedLength: user.experiments.includes('AuthenticatedLength'),
     noTerminationSignal: user.experiments.includes('NoTerminationSignal'),
-  }))
+  }
+}
+
+const vmessUserSchema = z.object(vmessUserShape).transform(toVmessUser)
 
 const vmessServerSchema = z
   .object({
@@ -218,18 +223,50 @@ const vmessServerSchema = z
 const MIN_CHUNK_LENGTH_SETTING = 1_024
 const MAX_CHUNK_LENGTH_SETTING = 65_535
 
-/** `settings` of a VMess outbound. */
+/**
+ * Xray's short form of one server and user: `address`, `port`, `id`, `security`, `level`, `email` beside
+ * `vnext` (Xray's VMessOutboundConfig). Xray reads it when `address` is set; its VMess has no alterId.
+ */
+const shortFormShape = {
+  address: leaf(optional(readHost, undefined)),
+  port: leaf(optional(readPortNumber, undefined)),
+  id: withRule(leaf(optional(readVmessId, undefined)), { advise: adviseShortId }),
+  security: vmessUserShape.security,
+  level: vmessUserShape.level,
+  email: vmessUserShape.email,
+  experiments: vmessUserShape.experiments,
+}
+
+/** `settings` of a VMess outbound: `vnext`, or Xray's short form. */
 export const vmessOutboundSettingsSchema = z
   .object({
-    vnext: z.array(vmessServerSchema).min(1),
+    vnext: z.array(vmessServerSchema).min(1).optional(),
+    ...shortFormShape,
     maxChunkLength: leaf(
       optional(integerReader(MIN_CHUNK_LENGTH_SETTING, MAX_CHUNK_LENGTH_SETTING), undefined),
     ),
   })
-  .transform((settings): VmessOutboundSettings => ({
-    vnext: settings.vnext,
-    ...(settings.maxChunkLength !== undefined ? { maxChunkLength: settings.maxChunkLength } : {}),
-  }))
+  .superRefine((settings, context) => {
+    const missing = (key: string): void =>
+      context.addIssue({ code: 'custom', path: [key], message: 'is required' })
+    if (settings.address === undefined) {
+      if (settings.vnext === undefined) missing('vnext')
+      return
+    }
+    if (settings.port === undefined) missing('port')
+    if (settings.id === undefined) missing('id')
+  })
+  .transform((settings): VmessOutboundSettings => {
+    const { address, port, id } = settings
+    const vnext =
+      address !== undefined && port !== undefined && id !== undefined
+        ? [{ address, port, users: [toVmessUser({ ...settings, id, alterId: 0 })] }]
+        : (settings.vnext ?? [])
+    return {
+      vnext,
+      ...(settings.maxChunkLength !== undefined ? { maxChunkLength: settings.maxChunkLength } : {}),
+    }
+  })
 
 /** The settings schema of each outbound protocol. */
 export const outboundSettingsSchemas = {

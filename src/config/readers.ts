@@ -127,7 +127,7 @@ export function readTag(value: unknown): string | undefined | Failure {
 const IPV4_PATTERN = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
 
 /** 4 or 6 for an IP literal (IPv6 without brackets), else 0. */
-function ipVersion(text: string): 0 | 4 | 6 {
+export function ipVersion(text: string): 0 | 4 | 6 {
   if (IPV4_PATTERN.test(text)) return 4
   // The WHATWG URL parser knows every IPv6 text form, embedded IPv4 included.
   if (text.includes(':') && !/[[\]/%]/.test(text) && URL.canParse(`http://[${text}]/`)) return 6

@@ -91,7 +91,6 @@ export const routingSchema = z
     balancers: advised((value) =>
       Array.isArray(value) && value.length > 0 ? 'ignored: balancers are not supported yet' : undefined,
     ),
-    settings: refused('is the V2Ray v3 layout: move its rules to routing.rules'),
     strategy: ignored('a V2Ray v3 key'),
   })
   .transform((routing): RoutingConfig => ({

@@ -2,8 +2,6 @@
 import { z } from 'zod'
 import { advised, anyValue, ignored, refused } from './keys.js'
 
-const V3_LAYOUT = 'is the V2Ray v3 layout: use "inbounds" and "outbounds"'
-
 /** The top level: sections read on their own are `unknown` here. */
 export const topLevelSchema = z.object({
   log: anyValue(),
@@ -14,15 +12,10 @@ export const topLevelSchema = z.object({
   transport: anyValue(),
   metrics: anyValue(),
   api: advised(() => 'ignored: tsray has no gRPC API'),
-  dns: ignored('tsray resolves names with the system resolver'),
+  dns: anyValue(),
   stats: ignored('tsray counts traffic in its metrics'),
   fakedns: ignored('fake DNS needs sniffing, which tsray does not do'),
   observatory: ignored('used only by balancers, which are not supported yet'),
   balancers: ignored('balancers are not supported yet'),
   reverse: refused('not supported yet: tsray has no reverse proxy (bridge/portal)'),
-  inbound: refused(V3_LAYOUT),
-  outbound: refused(V3_LAYOUT),
-  inboundDetour: refused(V3_LAYOUT),
-  outboundDetour: refused(V3_LAYOUT),
-  port: refused(V3_LAYOUT),
 })

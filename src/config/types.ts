@@ -357,6 +357,36 @@ export interface MetricsConfig {
   readonly listen: { readonly address: string; readonly port: number }
 }
 
+/** `dns.hosts` entry: a domain matcher (routing's syntax) and its IPs, or one domain resolved in its place. */
+export interface DnsHostConfig {
+  readonly matcher: string
+  readonly addresses: readonly string[]
+}
+
+/** `dns.servers[]`: plain DNS to an IP and port, or "localhost" (the system resolver). */
+export interface DnsServerConfig {
+  readonly address: string
+  readonly port: number
+  /** Domain matchers this server is asked first for. */
+  readonly domains: readonly string[]
+  /** CIDRs an answer must fall in, else the next server is asked; empty: any answer. */
+  readonly expectIps: readonly string[]
+  /** Not asked for domains that no server's `domains` names. */
+  readonly skipFallback: boolean
+}
+
+/** `dns.queryStrategy`: which address families a lookup asks for. */
+export type DnsQueryStrategy = 'UseIP' | 'UseIPv4' | 'UseIPv6'
+
+/** `dns`. No servers: the system resolver answers what `hosts` does not. */
+export interface DnsConfig {
+  readonly hosts: readonly DnsHostConfig[]
+  readonly servers: readonly DnsServerConfig[]
+  /** Servers whose `domains` do not match are not asked. */
+  readonly disableFallback: boolean
+  readonly queryStrategy: DnsQueryStrategy
+}
+
 /** A whole config, validated, defaults applied. */
 export interface TsrayConfig {
   readonly log: LogConfig
@@ -366,4 +396,6 @@ export interface TsrayConfig {
   readonly policy: PolicyConfig
   /** Absent: no metrics endpoint. */
   readonly metrics?: MetricsConfig
+  /** Absent: names are resolved by the system resolver. */
+  readonly dns?: DnsConfig
 }

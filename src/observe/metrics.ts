@@ -1,4 +1,12 @@
-import { Counter, Gauge, Registry } from 'prom-client'
+import { createRequire } from 'node:module'
+import type { Counter, Gauge, Registry } from 'prom-client'
+
+/** prom-client is loaded on first use: a process without metrics never pays its memory. */
+let promClient: typeof import('prom-client') | undefined
+function promClientLibrary(): typeof import('prom-client') {
+  promClient ??= createRequire(import.meta.url)('prom-client') as typeof import('prom-client')
+  return promClient
+}
 
 /**
  * What an inbound reports. The VMess inbound's `VmessInboundMetrics` has the same shape; it is
@@ -59,6 +67,7 @@ interface ByteTally {
  * response.end(await metrics.registry.metrics())
  */
 export function createMetrics(options?: { registry?: Registry }): TsrayMetrics {
+  const { Counter, Gauge, Registry } = promClientLibrary()
   const registry = options?.registry ?? new Registry()
   const refusals = new Counter({
     name: 'tsray_vmess_refusals_total',

@@ -1,5 +1,6 @@
+import { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { secureRandom } from '../crypto/random.js'
+import { secureRandom, secureRandomInt } from '../crypto/random.js'
 import { createClientRequest, resolveSecurity } from '../protocol/client-request.js'
 import { Command, type CommandValue, type SecurityName } from '../protocol/constants.js'
 import type { VmessUser } from '../protocol/user.js'
@@ -34,17 +35,59 @@ export interface VmessServerSettings {
   readonly security: SecurityName
 }
 
+/** One user of a server (`vnext[].users[]`). */
+export interface VmessServerUser {
+  readonly user: VmessUser
+  readonly legacy: boolean
+  readonly security: SecurityName
+}
+
+/** One server of `vnext` with its users. */
+export interface VmessServerEntry {
+  readonly host: string
+  readonly port: number
+  readonly users: readonly VmessServerUser[]
+}
+
+/**
+ * V2Ray's dialling of `vnext` (proxy/vmess/outbound): up to this many attempts, each to the next server
+ * in round-robin order, waiting 200 ms, 400 ms, 800 ms … between them (common/retry ExponentialBackoff(5, 200)).
+ */
+export const VNEXT_DIAL_ATTEMPTS = 5
+export const VNEXT_RETRY_DELAY_MS = 200
+
+/** Resolves once a socket still connecting is connected; rejects when it fails. */
+function connected(stream: Duplex): Promise<void> {
+  if (!(stream instanceof Socket) || !stream.connecting) return Promise.resolve()
+  return new Promise((resolve, reject) => {
+    const onConnect = (): void => {
+      stream.off('error', onError)
+      resolve()
+    }
+    const onError = (error: Error): void => {
+      stream.off('connect', onConnect)
+      reject(error)
+    }
+    stream.once('connect', onConnect)
+    stream.once('error', onError)
+  })
+}
+
 /** Sends every connection to a VMess server (V2Ray's `vmess` outbound). */
 export class VmessOutbound implements Outbound {
   readonly tag: string
-  readonly #server: VmessServerSettings
+  readonly #servers: readonly VmessServerEntry[]
+  #nextServer = 0
   readonly #dial: StreamDialer
   readonly #mux: MuxClient | undefined
   readonly #streamOptions: VmessStreamOptions
 
   constructor(options: {
     tag: string
-    server: VmessServerSettings
+    /** One server and user; `servers` for several. */
+    server?: VmessServerSettings
+    /** `vnext`: tried round-robin with failover, a user picked at random per connection (as V2Ray). */
+    servers?: readonly VmessServerEntry[]
     connectTimeoutMs: number
     /** Largest whole chunk written over TCP: TCP_CHUNK_LENGTH by default, SING_CHUNK_LENGTH for a sing-box or mihomo server. */
     maxChunkLength?: number
@@ -54,7 +97,21 @@ export class VmessOutbound implements Outbound {
     mux?: VmessMuxSettings
   }) {
     this.tag = options.tag
-    this.#server = options.server
+    const single = options.server
+    this.#servers =
+      options.servers ??
+      (single === undefined
+        ? []
+        : [
+            {
+              host: single.host,
+              port: single.port,
+              users: [{ user: single.user, legacy: single.legacy, security: single.security }],
+            },
+          ])
+    if (this.#servers.length === 0 || this.#servers.some((server) => server.users.length === 0)) {
+      throw new TypeError('Cannot create a VMess outbound: it needs a server with a user')
+    }
     this.#streamOptions =
       options.maxChunkLength === undefined ? {} : { maxChunkLength: options.maxChunkLength }
     this.#dial =
@@ -71,13 +128,14 @@ export class VmessOutbound implements Outbound {
 
   /** Opens a VMess connection to the server carrying `command` to `destination`. */
   async open(command: CommandValue, destination: Destination): Promise<VmessClientStream> {
-    const server = this.#server
-    // A socket still connecting is used at once: the header and the client's first data wait in it.
-    const dialed = this.#dial(server.host, server.port)
-    const socket = dialed instanceof Promise ? await dialed : dialed
-    const wire = resolveSecurity(server.security, { udp: command === Command.Udp })
-    const request = createClientRequest(server.user, {
-      legacy: server.legacy,
+    const { socket, server } = await this.#connect()
+    const users = server.users
+    // V2Ray picks one of the server's users at random per connection (ServerSpec.PickUser).
+    const account = users[users.length === 1 ? 0 : secureRandomInt(0, users.length)]
+    if (account === undefined) throw new TypeError('Cannot open a VMess connection: the server has no user')
+    const wire = resolveSecurity(account.security, { udp: command === Command.Udp })
+    const request = createClientRequest(account.user, {
+      legacy: account.legacy,
       security: wire.security,
       options: wire.options,
       command,
@@ -89,6 +147,38 @@ export class VmessOutbound implements Outbound {
     const stream = new VmessClientStream(socket, request, this.#streamOptions)
     socket.on('error', (error) => stream.destroy(error))
     return stream
+  }
+
+  /** A connection to the next server; with several, one that failed to connect is followed by the next. */
+  async #connect(): Promise<{ socket: Duplex; server: VmessServerEntry }> {
+    const servers = this.#servers
+    if (servers.length === 1) {
+      const server = servers[0] as VmessServerEntry
+      // A socket still connecting is used at once: the header and the client's first data wait in it.
+      const dialed = this.#dial(server.host, server.port)
+      return { socket: dialed instanceof Promise ? await dialed : dialed, server }
+    }
+    let lastError: unknown
+    let delayMs = VNEXT_RETRY_DELAY_MS
+    for (let attempt = 0; attempt < VNEXT_DIAL_ATTEMPTS; attempt += 1) {
+      if (attempt > 0) {
+        await new Promise((resolve) => setTimeout(resolve, delayMs))
+        delayMs *= 2
+      }
+      const server = servers[this.#nextServer % servers.length] as VmessServerEntry
+      this.#nextServer = (this.#nextServer + 1) % servers.length
+      let socket: Duplex | undefined
+      try {
+        const dialed = this.#dial(server.host, server.port)
+        socket = dialed instanceof Promise ? await dialed : dialed
+        await connected(socket)
+        return { socket, server }
+      } catch (error) {
+        socket?.destroy()
+        lastError = error
+      }
+    }
+    throw lastError
   }
 
   dialTcp(destination: Destination, _context: ConnectionContext): Promise<Duplex> {

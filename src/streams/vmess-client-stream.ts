@@ -194,6 +194,9 @@ export class VmessClientStream extends Duplex {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     clearTimeout(this.#headerTimer)
     this.#socket.destroy()
+    // The cipher contexts go now, not at garbage collection.
+    this.#sealer.dispose()
+    this.#opener?.dispose()
     callback(error)
   }
 }

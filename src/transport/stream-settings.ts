@@ -105,20 +105,25 @@ export function createStreamServer(settings: StreamSettings, options: StreamServ
  */
 export function createStreamDialer(
   settings: StreamSettings,
-  options: { connectTimeoutMs: number },
+  options: {
+    connectTimeoutMs: number
+    /** The local address to connect from (`sendThrough`). */ localAddress?: string
+  },
 ): StreamDialer {
   const timeoutMs = options.connectTimeoutMs
+  const localAddress = options.localAddress
+  const local = localAddress !== undefined ? { localAddress } : {}
   const tls = tlsOf(settings)
   const dialSocket: (host: string, port: number) => Promise<Socket> =
     tls === undefined
-      ? (host, port) => dialTcp(host, port, { timeoutMs })
-      : createTlsDialer(tls, { alpn: defaultAlpn(settings.network), timeoutMs })
+      ? (host, port) => dialTcp(host, port, { timeoutMs, ...local })
+      : createTlsDialer(tls, { alpn: defaultAlpn(settings.network), timeoutMs, ...local })
   switch (settings.network) {
     case 'tcp': {
       const header = settings.httpHeader
       // Plain TCP needs no handshake of its own: the socket is handed over while it connects.
       if (header === undefined && tls === undefined)
-        return (host, port) => connectTcpEagerly(host, port, { timeoutMs })
+        return (host, port) => connectTcpEagerly(host, port, { timeoutMs, ...local })
       if (header === undefined) return dialSocket
       return async (host, port) => wrapHttpHeaderClient(await dialSocket(host, port), header)
     }

@@ -138,7 +138,7 @@ export type TlsDialer = (host: string, port: number) => Promise<TLSSocket>
  */
 export function createTlsDialer(
   settings: TlsSettings,
-  options: { alpn: readonly string[]; timeoutMs: number },
+  options: { alpn: readonly string[]; timeoutMs: number; localAddress?: string | undefined },
 ): TlsDialer {
   let trusted: string[] | undefined
   const trustedRoots = (): string[] | undefined => {
@@ -152,7 +152,10 @@ export function createTlsDialer(
   return async (host, port) => {
     const ca = trustedRoots()
     const started = Date.now()
-    const socket = await dialTcp(host, port, { timeoutMs: options.timeoutMs })
+    const socket = await dialTcp(host, port, {
+      timeoutMs: options.timeoutMs,
+      ...(options.localAddress !== undefined ? { localAddress: options.localAddress } : {}),
+    })
     const name = settings.serverName ?? host
     return new Promise<TLSSocket>((resolve, reject) => {
       // tls.connect hands allowHalfOpen to the TLSSocket (the typings omit it): the VMess client half-closes.

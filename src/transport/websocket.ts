@@ -3,9 +3,11 @@
 // `earlyDataHeaderName` (a named header, or appended to the path when no name is given).
 import type { WebSocketConfig, WebSocketEarlyData } from '../config/types.js'
 import { createServer, type IncomingMessage } from 'node:http'
+import { createRequire } from 'node:module'
 import type { Socket } from 'node:net'
 import { Duplex } from 'node:stream'
-import WebSocket, { WebSocketServer } from 'ws'
+import type WebSocket from 'ws'
+import type { WebSocketServer } from 'ws'
 import { TransportError } from '../errors.js'
 import type { Logger } from '../types.js'
 import { forwardedPeer, hostOf, MAX_HTTP_HEAD_BYTES, REFUSAL_LINGER_MS, requestPath } from './http-header.js'
@@ -14,6 +16,13 @@ import type { PeerInfo, StreamHandler, WholeCloseStream } from './transport.js'
 
 /** The close code ws reports when the connection ended without a close frame (RFC 6455 §7.1.5). */
 const ABNORMAL_CLOSURE = 1006
+
+/** ws is loaded on first use: a process whose config has no WebSocket transport never pays its memory. */
+let wsModule: { WebSocket: typeof WebSocket; WebSocketServer: typeof WebSocketServer } | undefined
+function wsLibrary(): { WebSocket: typeof WebSocket; WebSocketServer: typeof WebSocketServer } {
+  wsModule ??= createRequire(import.meta.url)('ws') as typeof wsModule & object
+  return wsModule
+}
 
 /**
  * Largest WebSocket message either side accepts (ws `maxPayload`); a bigger one closes the connection with 1009.
@@ -118,7 +127,7 @@ class WebSocketStream extends Duplex implements WholeCloseStream {
 
   /** Sends `chunk` as messages of at most WEBSOCKET_SEND_BYTES; only the last one waits for the socket. */
   #send(ws: WebSocket, chunk: Buffer, callback: (error?: Error | null) => void): void {
-    if (ws.readyState === WebSocket.CONNECTING) {
+    if (ws.readyState === ws.CONNECTING) {
       ws.once('open', () => this.#send(ws, chunk, callback))
       return
     }
@@ -167,12 +176,12 @@ class WebSocketStream extends Duplex implements WholeCloseStream {
 
 /** Sends a close frame (or drops the connection on error or while connecting), then drops it if the peer does not answer. */
 function closeWebSocket(ws: WebSocket, abort: boolean): void {
-  if (ws.readyState === WebSocket.CLOSED) return
-  if (abort || ws.readyState === WebSocket.CONNECTING) {
+  if (ws.readyState === ws.CLOSED) return
+  if (abort || ws.readyState === ws.CONNECTING) {
     ws.terminate()
     return
   }
-  if (ws.readyState === WebSocket.OPEN) ws.close(1000)
+  if (ws.readyState === ws.OPEN) ws.close(1000)
   const timer = setTimeout(() => ws.terminate(), WEBSOCKET_CLOSE_TIMEOUT_MS)
   timer.unref()
   ws.once('close', () => clearTimeout(timer))
@@ -198,7 +207,7 @@ export function createWebSocketAcceptor(
   const deadlines = new WeakMap<object, NodeJS.Timeout>()
   const echoedProtocols = new WeakMap<IncomingMessage, string>()
 
-  const wss = new WebSocketServer({
+  const wss = new (wsLibrary().WebSocketServer)({
     noServer: true,
     maxPayload: MAX_WEBSOCKET_MESSAGE_BYTES,
     perMessageDeflate: false,
@@ -345,15 +354,18 @@ async function openWebSocket(
   if (encoded !== undefined && headerName !== undefined) headers[headerName] = encoded
   let ws: WebSocket
   try {
-    ws = new WebSocket(`ws://${address}${inPath ? `${settings.path}${encoded}` : settings.path}`, {
-      createConnection: () => socket,
-      headers,
-      perMessageDeflate: false,
-      maxPayload: MAX_WEBSOCKET_MESSAGE_BYTES,
-      handshakeTimeout: options.timeoutMs,
-      skipUTF8Validation: true,
-      followRedirects: false,
-    })
+    ws = new (wsLibrary().WebSocket)(
+      `ws://${address}${inPath ? `${settings.path}${encoded}` : settings.path}`,
+      {
+        createConnection: () => socket,
+        headers,
+        perMessageDeflate: false,
+        maxPayload: MAX_WEBSOCKET_MESSAGE_BYTES,
+        handshakeTimeout: options.timeoutMs,
+        skipUTF8Validation: true,
+        followRedirects: false,
+      },
+    )
   } catch (error) {
     socket.destroy()
     throw new TransportError('WEBSOCKET_URL', `Cannot open a WebSocket: ${(error as Error).message}`, {
