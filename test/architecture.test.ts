@@ -67,7 +67,7 @@ const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
   config: { layers: ['config', 'protocol', 'errors.ts', 'types.ts'], packages: ['zod', 'node:fs/promises'] },
   observe: {
     layers: ['observe', 'config', 'errors.ts', 'types.ts'],
-    packages: ['pino', 'prom-client', 'node:http', 'node:module'],
+    packages: ['pino', 'sonic-boom', 'prom-client', 'node:http', 'node:module'],
   },
   runtime: {
     layers: [
@@ -91,7 +91,16 @@ const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
   },
   cli: {
     layers: ['cli', 'runtime', 'config', 'observe', 'protocol', 'crypto', 'errors.ts', 'types.ts'],
-    packages: ['node:util', 'node:fs', 'node:fs/promises', 'node:crypto', 'node:os', 'node:path', 'node:v8'],
+    packages: [
+      'node:util',
+      'node:fs',
+      'node:fs/promises',
+      'node:crypto',
+      'node:os',
+      'node:path',
+      'node:v8',
+      'qrcode',
+    ],
   },
 }
 

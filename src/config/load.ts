@@ -43,6 +43,7 @@ import { mergeConfigs, setKey } from './merge.js'
 import { dnsSchema } from './dns.js'
 import { joinV3Layout } from './v3-layout.js'
 import { isPlainObject } from './paths.js'
+import { resolveIdsFromEnv } from './vmess-id.js'
 
 export { mergeConfigs, parseConfigText }
 
@@ -274,7 +275,8 @@ export function validateConfig(
   }
   const report: ConfigReport = { errors: [], warnings: [] }
   const env = options.env ?? process.env
-  const top = readSection(topLevelSchema, joinV3Layout(raw, report), { path: [], report })
+  const joined = resolveIdsFromEnv(joinV3Layout(raw, report), env)
+  const top = readSection(topLevelSchema, joined, { path: [], report })
   if (top === undefined) throw configErrorOf(report.errors)
 
   const log =

@@ -2,7 +2,8 @@
 import { z } from 'zod'
 import { DEFAULT_LOG_LEVEL } from './defaults.js'
 import { ignored, withRule } from './keys.js'
-import { adviseUnknownWord, Failure, leaf, readString, spellingReader } from './readers.js'
+import { readLogFormat } from './log-format.js'
+import { adviseUnknownWord, fail, Failure, leaf, readString, spellingReader } from './readers.js'
 import { type LogConfig, type LogLevel, type LogOutput } from './types.js'
 
 /** The log settings V2Ray uses when the config has no `log` section. */
@@ -31,9 +32,18 @@ export const logSchema = z
     access: leaf(readLogOutput),
     error: leaf(readLogOutput),
     dnsLog: ignored('tsray does not log DNS queries'),
+    format: leaf((value) => {
+      const format = readLogFormat(value)
+      return typeof format === 'string' ? format : fail(format.problem)
+    }),
   })
   .transform((log): LogConfig =>
     log.loglevel === 'none'
       ? { level: 'none', access: { to: 'none' }, error: { to: 'none' } }
-      : { level: log.loglevel, access: log.access, error: log.error },
+      : {
+          level: log.loglevel,
+          access: log.access,
+          error: log.error,
+          ...(log.format === 'text' ? {} : { format: log.format }),
+        },
   )

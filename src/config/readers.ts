@@ -9,6 +9,7 @@ import {
 } from './defaults.js'
 import { describeValue, type JsonPath } from './paths.js'
 import { type MetricsConfig, type Network, type PortRange } from './types.js'
+import { idTextProblem } from './vmess-id.js'
 
 /** A UUID in the form the loader gives back (other VMess ids are 1–30-byte strings to map to a UUIDv5). */
 export const CANONICAL_UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
@@ -196,6 +197,8 @@ export function readVmessId(value: unknown): string | Failure {
     const hex = value.replaceAll('-', '').toLowerCase()
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
   }
+  const problem = typeof value === 'string' ? idTextProblem(value) : undefined
+  if (problem !== undefined) return fail(problem)
   if (typeof value === 'string' && isShortId(value)) return value
   return fail(`${describeValue(value)} is not a UUID`)
 }

@@ -1,5 +1,6 @@
 // Share links in: v2rayN base64 JSON, the standard URI, Shadowrocket and Quantumult forms, read into one VmessLink.
 import { ProtocolError } from '../errors.js'
+import { idTextProblem } from './vmess-id.js'
 import { MAX_DOMAIN_LENGTH, SECURITY_NAMES, type SecurityName } from '../protocol/constants.js'
 import { NETWORK_IDS, type NetworkId, NETWORKS, uriFieldNames } from './networks.js'
 
@@ -153,6 +154,8 @@ function buildLink(fields: LinkFields): VmessLink {
   if (!UUID_PATTERN.test(base.id) && (idBytes === 0 || idBytes > MAX_ID_TEXT_BYTES)) {
     throw invalid(`id "${base.id}" is not a UUID`)
   }
+  const idProblem = UUID_PATTERN.test(base.id) ? undefined : idTextProblem(base.id)
+  if (idProblem !== undefined) throw invalid(`id ${idProblem}`)
   return {
     ...base,
     address,

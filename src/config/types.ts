@@ -1,5 +1,6 @@
 // The typed result of reading a V2Ray v4 JSON config: what the loader gives back and the runtime and
 // transports consume. Types only, so every layer may import them.
+import type { LogFormat } from './log-format.js'
 import { type SecurityName } from '../protocol/constants.js'
 
 /** Error log verbosity (`log.loglevel`); `none` also turns the access log off, as in V2Ray. */
@@ -14,6 +15,8 @@ export interface LogConfig {
   readonly level: LogLevel
   readonly access: LogOutput
   readonly error: LogOutput
+  /** `log.format`, a tsray key; text when absent. */
+  readonly format?: LogFormat
 }
 
 /** One header line of the HTTP header obfuscation: a name and the values one is picked from per connection. */

@@ -34,7 +34,7 @@ function timeoutsOf(config: TsrayConfig, level: number, override?: number): Rela
   }
 }
 
-function buildOutbound(config: OutboundConfig, tag: string, dns: DnsResolver): Outbound {
+function buildOutbound(config: OutboundConfig, tag: string, dns: DnsResolver, logs: Logs): Outbound {
   const sendThrough = config.sendThrough !== undefined ? { sendThrough: config.sendThrough } : {}
   switch (config.protocol) {
     case 'freedom': {
@@ -53,6 +53,7 @@ function buildOutbound(config: OutboundConfig, tag: string, dns: DnsResolver): O
     case 'vmess': {
       return new VmessOutbound({
         tag,
+        logger: logs.logger.child({ outbound: tag }),
         ...(config.mux?.enabled === true ? { mux: { concurrency: config.mux.concurrency } } : {}),
         connectTimeoutMs: CONNECT_TIMEOUT_MS,
         ...(config.settings.maxChunkLength !== undefined
@@ -194,10 +195,11 @@ export function buildInstance(
   }
   // A metrics endpoint in the config serves the given metrics, or its own.
   const metrics = options?.metrics ?? (config.metrics === undefined ? undefined : createMetrics())
+  metrics?.logLinesDropped(() => logs.droppedLines)
   const dns = new DnsResolver(config.dns)
   const outbounds = new Map<string, Outbound>()
   const ordered = config.outbounds.map((outbound, index) => {
-    const built = buildOutbound(outbound, outbound.tag ?? `outbound-${index}`, dns)
+    const built = buildOutbound(outbound, outbound.tag ?? `outbound-${index}`, dns, logs)
     outbounds.set(built.tag, built)
     return built
   })
