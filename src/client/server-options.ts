@@ -2,11 +2,10 @@
 // dispatcher share. The link and the options both become a V2Ray v4 outbound, checked by the same config
 // validator that `tsray run` uses, so a link or a streamSettings tsray cannot run is refused here, not later.
 import type { Socket } from 'node:net'
-import type { Duplex } from 'node:stream'
 import { validateConfig } from '../config/load.js'
 import type { VmessOutboundConfig } from '../config/schema.js'
 import { parseVmessLink, vmessLinkToOutbound } from '../config/share-link.js'
-import { ConfigError, TransportError } from '../errors.js'
+import { ConfigError } from '../errors.js'
 import { VmessOutbound } from '../outbound/vmess.js'
 import type { SecurityName } from '../protocol/constants.js'
 import { createUser } from '../protocol/user.js'
@@ -86,35 +85,17 @@ export function resolveVmessServer(
 
 /**
  * A dialer that settles once the transport is up, so that a server that cannot be reached rejects the
- * connect() promise (or fails undici's connect) instead of erroring the stream later.
+ * connect() promise (or fails undici's connect) instead of erroring the stream later. The outbound names
+ * the server in the error it makes of a failure here.
  */
-function dialerUntilConnected(dial: StreamDialer, timeoutMs: number): StreamDialer {
+function dialerUntilConnected(dial: StreamDialer): StreamDialer {
   return async (host, port) => {
-    const where = `the VMess server ${host}:${port}`
-    let stream: Duplex
-    try {
-      stream = await dial(host, port)
-    } catch (cause) {
-      const code = (cause as { code?: unknown }).code
-      throw new TransportError(
-        typeof code === 'string' ? code : 'ECONNECT',
-        `Cannot connect to ${where}: ${(cause as Error).message}`,
-        { cause },
-      )
-    }
-    const socket = stream as Partial<Socket>
-    if (socket.connecting !== true) return stream
+    const stream = await dial(host, port)
+    if ((stream as Partial<Socket>).connecting !== true) return stream
     await new Promise<void>((resolve, reject) => {
       const onError = (cause: Error): void => {
         stream.off('connect', onConnect)
-        const code = (cause as { code?: unknown }).code
-        reject(
-          new TransportError(
-            typeof code === 'string' ? code : 'ECONNECT',
-            `Cannot connect to ${where}: ${cause.message} (within ${timeoutMs} ms)`,
-            { cause },
-          ),
-        )
+        reject(cause)
       }
       const onConnect = (): void => {
         stream.off('error', onError)
@@ -136,7 +117,7 @@ export function createVmessClient(server: VmessServer, options: VmessClientOptio
   return new VmessOutbound({
     tag: 'library',
     connectTimeoutMs: timeoutMs,
-    dial: dialerUntilConnected(createStreamDialer(config.stream, { connectTimeoutMs: timeoutMs }), timeoutMs),
+    dial: dialerUntilConnected(createStreamDialer(config.stream, { connectTimeoutMs: timeoutMs })),
     ...(config.settings.maxChunkLength !== undefined
       ? { maxChunkLength: config.settings.maxChunkLength }
       : {}),

@@ -342,8 +342,9 @@ describe('connect() errors', () => {
     const closed = await freePort()
     await assert.rejects(
       connect({ address: '127.0.0.1', port: closed, id: ID }, { host: 'example.com', port: 80 }),
-      (error: Error & { code?: string }) => {
-        assert.equal(error.code, 'ECONNREFUSED')
+      (error: Error & { code?: string; cause?: { code?: string } }) => {
+        assert.equal(error.code, 'SERVER_UNREACHABLE')
+        assert.equal(error.cause?.code, 'ECONNREFUSED')
         assert.match(error.message, new RegExp(`VMess server 127\\.0\\.0\\.1:${closed}`))
         return true
       },
