@@ -86,6 +86,10 @@ const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
     ],
     packages: ['node:net', 'node:stream', 'node:dns/promises'],
   },
+  client: {
+    layers: ['client', 'config', 'outbound', 'protocol', 'transport', 'errors.ts', 'types.ts'],
+    packages: ['node:http', 'node:https', 'node:net', 'node:stream', 'node:tls', 'undici'],
+  },
   cli: {
     layers: ['cli', 'runtime', 'config', 'observe', 'protocol', 'crypto', 'errors.ts', 'types.ts'],
     packages: [
