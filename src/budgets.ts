@@ -9,6 +9,12 @@
 export const MAX_QUEUED_DATAGRAM_BYTES = 256 * 1024
 
 /**
+ * Datagrams waiting to be sealed into one VMess UDP stream (replies on a server, a SOCKS
+ * association's datagrams on a client); past it new datagrams are dropped and counted.
+ */
+export const MAX_QUEUED_DATAGRAMS_PER_TUNNEL = 256
+
+/**
  * Raw WebSocket bytes a connection may send before its first message is complete (a genuine first
  * message is the VMess header plus one chunk of at most 64 KiB); past it the connection is closed.
  */

@@ -1,3 +1,4 @@
+import { countDroppedDatagram, MAX_QUEUED_DATAGRAMS_PER_TUNNEL } from '../budgets.js'
 import { createHmac } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import { secureRandomInt } from '../crypto/random.js'
@@ -476,8 +477,13 @@ function serveUdp(
   const destination = { network: 'udp' as const, host: to.host, port: to.port }
   stream.on('data', (payload: Buffer) => channel.send(payload, destination))
   channel.onPacket((payload) => {
-    if (!stream.writableEnded && !stream.destroyed)
-      stream.write(payload, (error) => error && stream.destroy())
+    if (stream.writableEnded || stream.destroyed) return
+    // A client that does not read its replies gets no more than the budget queued; the rest is dropped.
+    if (stream.writableLength >= MAX_QUEUED_DATAGRAMS_PER_TUNNEL) {
+      countDroppedDatagram()
+      return
+    }
+    stream.write(payload, (error) => error && stream.destroy())
   })
   channel.onClose(() => stream.destroy())
   stream.on('end', () => undefined)
