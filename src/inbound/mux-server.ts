@@ -51,13 +51,19 @@ export function serveMux(stream: Duplex, options: MuxServerOptions): void {
   const { context, logger } = options
   let idleTimer: NodeJS.Timeout | undefined
   let floodLogged = false
+  // Dials in flight, including those of sessions a reused ID replaced: each holds a socket until it
+  // settles, so they count against the session cap as much as registered sessions do.
+  const dials = { pending: 0 }
   const armIdle = (): void => {
     clearTimeout(idleTimer)
     idleTimer = setTimeout(() => connection.end(), options.timeouts.connIdleMs)
   }
   const connection: MuxConnection = new MuxConnection(stream, {
     onNew: (frame) => {
-      if (!connection.has(frame.sessionId) && connection.sessionCount >= MAX_MUX_SESSIONS) {
+      if (
+        (!connection.has(frame.sessionId) && connection.sessionCount >= MAX_MUX_SESSIONS) ||
+        dials.pending >= MAX_MUX_SESSIONS
+      ) {
         connection.sendControl(
           encodeMuxFrame({ sessionId: frame.sessionId, status: MuxStatus.End, option: MuxOption.Error }),
         )
@@ -70,7 +76,7 @@ export function serveMux(stream: Duplex, options: MuxServerOptions): void {
         }
         return
       }
-      openSession(connection, frame, options)
+      openSession(connection, frame, options, dials)
     },
     onSessionCount: (count) => {
       if (count > 0) {
@@ -96,7 +102,12 @@ export function serveMux(stream: Duplex, options: MuxServerOptions): void {
   armIdle()
 }
 
-function openSession(connection: MuxConnection, frame: MuxFrame, options: MuxServerOptions): void {
+function openSession(
+  connection: MuxConnection,
+  frame: MuxFrame,
+  options: MuxServerOptions,
+  dials: { pending: number },
+): void {
   // The parser guarantees network, host and port on a New frame.
   const destination: Destination = {
     network: frame.network ?? 'tcp',
@@ -112,8 +123,10 @@ function openSession(connection: MuxConnection, frame: MuxFrame, options: MuxSer
   const stream = new MuxStream(connection, frame.sessionId)
   stream.on('error', () => undefined)
   connection.add(frame.sessionId, stream)
+  dials.pending++
   options.dispatcher
     .dialTcp(destination, context)
+    .finally(() => dials.pending--)
     .then(
       (target: Duplex) => {
         target.on('error', () => undefined)
