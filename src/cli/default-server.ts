@@ -31,7 +31,7 @@ export async function loadOrCreateUser(path: string): Promise<{ id: string; crea
   return { id, created: true }
 }
 
-/** The V2Ray v4 JSON of the default server: one VMess inbound (AEAD, any security) and freedom. */
+/** The V2Ray v4 JSON of the default server: one VMess inbound (AEAD, any security), freedom to public addresses only. */
 export function defaultServerConfig(options: { id: string; listen: string; port: number }): object {
   return {
     log: { loglevel: 'warning', access: '' },
@@ -44,7 +44,13 @@ export function defaultServerConfig(options: { id: string; listen: string; port:
         settings: { clients: [{ id: options.id, alterId: 0, email: 'default@tsray' }] },
       },
     ],
-    outbounds: [{ tag: 'direct', protocol: 'freedom' }],
+    outbounds: [
+      { tag: 'direct', protocol: 'freedom' },
+      { tag: 'block', protocol: 'blackhole' },
+    ],
+    // A server started without a config is for the internet: tunnels do not reach this machine's
+    // loopback, its private networks or link-local addresses.
+    routing: { rules: [{ type: 'field', ip: ['geoip:private'], outboundTag: 'block' }] },
   }
 }
 

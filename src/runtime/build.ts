@@ -204,6 +204,10 @@ export function buildInstance(
     outbounds,
     defaultOutbound,
     domainStrategy: config.routing.domainStrategy,
+    // The metrics endpoint is for the operator, never for a tunnel's user.
+    ...(config.metrics !== undefined
+      ? { protectedEndpoints: [{ host: config.metrics.listen.address, port: config.metrics.listen.port }] }
+      : {}),
   })
   const listeners = config.inbounds.map((inbound, index) =>
     buildInbound(config, inbound, inbound.tag ?? `inbound-${index}`, router, logs, metrics),
