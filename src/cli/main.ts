@@ -2,6 +2,7 @@
 // First: the heap settings must be in place before the rest of tsray is loaded.
 import './heap-tuning.js'
 import { randomUUID } from 'node:crypto'
+import { constants } from 'node:os'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { loadConfigFiles, validateConfig } from '../config/load.js'
@@ -75,7 +76,8 @@ async function runInForeground(
   const signal = new Promise<NodeJS.Signals>((resolve) => (signalled = resolve))
   let stopping = false
   const onSignal = (received: NodeJS.Signals): void => {
-    if (stopping) process.exit(130)
+    // A second signal exits at once, with the shell's code for death by that signal (128 + its number).
+    if (stopping) process.exit(128 + (constants.signals[received] ?? 15))
     stopping = true
     signalled(received)
   }
