@@ -15,10 +15,11 @@ export const MAX_QUEUED_DATAGRAM_BYTES = 256 * 1024
 export const MAX_QUEUED_DATAGRAMS_PER_TUNNEL = 256
 
 /**
- * Raw WebSocket bytes a connection may send before its first message is complete (a genuine first
- * message is the VMess header plus one chunk of at most 64 KiB); past it the connection is closed.
+ * Raw WebSocket bytes a connection may send before its first message is complete; past it the
+ * connection is closed. ws hands over whole messages only, so this cannot be the VMess drain threshold:
+ * it is the largest first message a genuine client sends (tsray's client: 128 KiB messages).
  */
-export const MAX_WEBSOCKET_FIRST_MESSAGE_BYTES = 80 * 1024
+export const MAX_WEBSOCKET_FIRST_MESSAGE_BYTES = 132 * 1024
 
 /**
  * Raw WebSocket bytes held by all connections whose first message is still incomplete, on one
