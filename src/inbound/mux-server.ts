@@ -22,6 +22,8 @@ export const MAX_XUDP_PAYLOAD = 8192 - 666
 
 /** What serving one Mux.Cool connection needs from the VMess inbound. */
 export interface MuxServerOptions {
+  /** A sub-session's handler threw: the Mux connection is closed and this is told why. */
+  readonly onFault?: (error: unknown) => void
   readonly dispatcher: Dispatcher
   /** The VMess connection's client and user; every sub-session is routed with it. */
   readonly context: ConnectionContext
@@ -98,6 +100,7 @@ export function serveMux(stream: Duplex, options: MuxServerOptions): void {
       )
     },
     onClose: () => clearTimeout(idleTimer),
+    onFault: (error) => options.onFault?.(error),
   })
   armIdle()
 }
@@ -140,7 +143,10 @@ function openSession(
           target.destroy()
           return
         }
-        return relay(stream, target, { timeouts: options.timeouts })
+        return relay(stream, target, {
+          timeouts: options.timeouts,
+          ...(options.onFault !== undefined ? { onFault: options.onFault } : {}),
+        })
       },
       (error: unknown) => {
         const reason =

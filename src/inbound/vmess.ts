@@ -1,3 +1,5 @@
+import { contained } from '../streams/contain.js'
+import { abortConnection } from '../transport/tcp.js'
 import { countDroppedDatagram, MAX_QUEUED_DATAGRAMS_PER_TUNNEL } from '../budgets.js'
 import { createHmac } from 'node:crypto'
 import type { Duplex } from 'node:stream'
@@ -54,6 +56,8 @@ export interface VmessInboundMetrics {
   targetFailed(code: string): void
   /** Hands over the reader of the bytes this inbound holds in memory for its tunnels. */
   bufferedBytes(read: () => number): void
+  /** A handler of one tunnel threw at `stage`; that tunnel was closed. */
+  tunnelFault?(stage: string): void
 }
 
 /** One accepted or refused tunnel, for the access log. */
@@ -183,8 +187,8 @@ export class VmessInbound {
     let match: AuthIdMatch | undefined
     let scan: PendingScan | undefined
     const stop = (): void => {
-      socket.off('data', onData)
-      socket.off('end', onEnd)
+      socket.off('data', onDataContained)
+      socket.off('end', onEndContained)
       if (scan !== undefined) scan.cancelled = true
     }
     // Every ending an outsider can cause goes through here: no byte sent, a FIN, unread bytes discarded.
@@ -293,8 +297,24 @@ export class VmessInbound {
       }
       advance()
     }
-    socket.on('data', onData)
-    socket.on('end', onEnd)
+    // A throw anywhere in the handshake (or in the tunnel set up from it) fails this connection only.
+    const onFault = (error: unknown): void => {
+      this.#fault(source, accepted ? 'tunnel' : 'handshake', error)
+      stop()
+      clearTimeout(deadline)
+      abortConnection(socket)
+    }
+    const onDataContained = contained(onData, onFault)
+    const onEndContained = contained(onEnd, onFault)
+    socket.on('data', onDataContained)
+    socket.on('end', onEndContained)
+  }
+
+  /** Reports a tunnel that failed because one of its handlers threw: logged once, counted. */
+  #fault(source: string, stage: string, error: unknown): void {
+    this.#options.metrics?.tunnelFault?.(stage)
+    const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+    this.#options.logger.warn({ source, stage, err: reason }, 'tunnel closed: a handler threw')
   }
 
   #serve(stream: VmessServerStream, user: VmessUser, source: string): void {
@@ -311,6 +331,7 @@ export class VmessInbound {
         timeouts: options.timeouts(user),
         logger: options.logger,
         ...(options.onAccess !== undefined ? { onAccess: options.onAccess } : {}),
+        onFault: (error) => this.#fault(source, 'mux', error),
       })
       return
     }
@@ -318,7 +339,10 @@ export class VmessInbound {
     if (header.command === Command.Udp) {
       const channel = options.dispatcher.openUdp(context)
       if (isPacketAddrDomain(header.host)) servePacketAddr(stream, channel)
-      else serveUdp(stream, channel, { host: header.host, port: header.port })
+      else
+        serveUdp(stream, channel, { host: header.host, port: header.port }, (error) =>
+          this.#fault(source, 'udp', error),
+        )
       return
     }
     stream.pause()
@@ -340,6 +364,7 @@ export class VmessInbound {
           return relay(stream, target, {
             timeouts: options.timeouts(user),
             abort: { client: () => resetStream(tunnel.socket) },
+            onFault: (error) => this.#fault(source, 'relay', error),
           })
         },
         (error: unknown) => {
@@ -473,9 +498,19 @@ function serveUdp(
   stream: VmessServerStream,
   channel: import('../outbound/outbound.js').PacketChannel,
   to: { host: string; port: number },
+  onFault: (error: unknown) => void,
 ): void {
   const destination = { network: 'udp' as const, host: to.host, port: to.port }
-  stream.on('data', (payload: Buffer) => channel.send(payload, destination))
+  stream.on(
+    'data',
+    contained(
+      (payload: Buffer) => channel.send(payload, destination),
+      (error) => {
+        onFault(error)
+        stream.destroy()
+      },
+    ),
+  )
   channel.onPacket((payload) => {
     if (stream.writableEnded || stream.destroyed) return
     // A client that does not read its replies gets no more than the budget queued; the rest is dropped.
