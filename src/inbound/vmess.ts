@@ -1,3 +1,4 @@
+import { ProtocolError } from '../errors.js'
 import { contained } from '../streams/contain.js'
 import { abortConnection } from '../transport/tcp.js'
 import { countDroppedDatagram, MAX_QUEUED_DATAGRAMS_PER_TUNNEL } from '../budgets.js'
@@ -77,6 +78,24 @@ export function drainShape(users: readonly VmessUser[]): { base: number; spread:
   return { base: 16 + 38 + (seed.readUInt16BE(0) % 3266), spread: 1 + (seed.readUInt8(2) % 64) }
 }
 
+/**
+ * Why the inbound itself ends a handshake, beside the refusals of the header parser (RefusalReason);
+ * every one goes through one reporting path: access log, rate-limited log, metric.
+ */
+export const INBOUND_REFUSALS = [
+  'HANDSHAKE_TIMEOUT',
+  'HEADER_INCOMPLETE',
+  'HEADER_EOF',
+  'INSECURE_ENCRYPTION',
+  'AUTH_SCAN_OVERLOAD',
+  'CHUNK_AUTH_FAILED',
+  'CHUNK_TOO_LONG',
+  'CHUNK_TRUNCATED',
+] as const
+type InboundRefusal = (typeof INBOUND_REFUSALS)[number]
+const isInboundRefusal = (code: string): code is InboundRefusal =>
+  (INBOUND_REFUSALS as readonly string[]).includes(code)
+
 /** Refusals logged at most once per client IP per this period. */
 export const REFUSAL_LOG_PERIOD_MS = 60_000
 const MAX_REFUSAL_LOG_ENTRIES = 10_000
@@ -98,6 +117,10 @@ const LEGACY_SLICE_BUDGET = 384
 const AUTH_LENGTH = 16
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000)
+/** What a scan refused for lack of room returns: an unknown AuthID, told apart by identity. */
+const SCAN_OVERLOADED: AuthIdMatch = { status: 'unknown' }
+/** A user's clock skew is logged at most once per this period. */
+const CLOCK_SKEW_LOG_PERIOD_MS = 60_000
 
 /** One AuthID being matched shard by shard. */
 interface PendingScan {
@@ -128,6 +151,7 @@ export class VmessInbound {
   readonly #options: VmessInboundOptions
   readonly #drain: { base: number; spread: number }
   readonly #lastRefusalLog = new Map<string, number>()
+  readonly #lastSkewLog = new Map<string, number>()
   /** The users in shards, when there are enough of them that one scan would stall the event loop. */
   readonly #shards: UserDirectory[] | undefined
   readonly #scanHints = new Map<string, number>()
@@ -185,6 +209,7 @@ export class VmessInbound {
     let closed = false
     let inputEnded = false
     let match: AuthIdMatch | undefined
+    let overloaded = false
     let scan: PendingScan | undefined
     const stop = (): void => {
       socket.off('data', onDataContained)
@@ -206,7 +231,7 @@ export class VmessInbound {
     const endOfInput = (): void => {
       if (!draining) {
         handshake.onEndOfInput()
-        options.metrics?.refused('HEADER_EOF')
+        this.#refused(source, 'HEADER_EOF')
       }
       close()
     }
@@ -235,8 +260,10 @@ export class VmessInbound {
             else socket.resume()
           },
         )
-        if (!('authId' in started)) match = started
-        else {
+        if (!('authId' in started)) {
+          match = started
+          overloaded = started === SCAN_OVERLOADED
+        } else {
           // Hold further bytes in the socket until the scan decides.
           socket.pause()
           scan = started
@@ -252,7 +279,8 @@ export class VmessInbound {
         return
       }
       if (step.status === 'refused') {
-        this.#refused(source, step.reason)
+        this.#refused(source, overloaded ? 'AUTH_SCAN_OVERLOAD' : step.reason)
+        if (step.reason === 'AUTH_CLOCK_SKEW') this.#logClockSkew(handshake.clockSkew)
         if (step.action === 'close') close()
         else drain()
         return
@@ -271,13 +299,20 @@ export class VmessInbound {
         options.logger.warn({ source, user: step.user.email }, 'client used the legacy (alterId) header')
       }
       socket.pause()
-      const stream = new VmessServerStream(socket, { header, kind: step.kind, buffered: queue })
-      stream.on('error', () => undefined)
+      // The client's EOF may have come while its AuthID was matched: the stream is told, not re-sent it.
+      const stream = new VmessServerStream(socket, {
+        header,
+        kind: step.kind,
+        buffered: queue,
+        inputEnded,
+      })
+      // A body that fails to open (CHUNK_AUTH_FAILED, CHUNK_TOO_LONG, CHUNK_TRUNCATED) is reported like a refusal.
+      stream.on('error', (error: Error) => {
+        if (error instanceof ProtocolError && isInboundRefusal(error.code)) this.#refused(source, error.code)
+      })
       phase('open')
       this.#tunnels.set(stream, { socket, stream, target: undefined, phase })
       socket.once('close', () => this.#tunnels.delete(stream))
-      // The client's EOF came while its AuthID was matched: the stream, which listens for it, missed it.
-      if (inputEnded) socket.emit('end')
       this.#serve(stream, step.user, source)
     }
     const onData = (bytes: Buffer): void => {
@@ -383,10 +418,7 @@ export class VmessInbound {
       .catch(() => stream.destroy())
   }
 
-  #refused(
-    source: string,
-    reason: RefusalReason | 'HANDSHAKE_TIMEOUT' | 'HEADER_INCOMPLETE' | 'INSECURE_ENCRYPTION',
-  ): void {
+  #refused(source: string, reason: RefusalReason | InboundRefusal): void {
     this.#options.metrics?.refused(reason)
     this.#options.onAccess?.({ source, destination: '', status: 'rejected', user: '', reason })
     const ip = source.slice(0, source.lastIndexOf(':'))
@@ -396,6 +428,19 @@ export class VmessInbound {
     if (this.#lastRefusalLog.size >= MAX_REFUSAL_LOG_ENTRIES) this.#lastRefusalLog.clear()
     this.#lastRefusalLog.set(ip, now)
     this.#options.logger.info({ source, reason }, 'refused VMess handshake')
+  }
+
+  /** Logs a client's clock skew with its size and sign (`AUTH_CLOCK_SKEW +183 s`), once per user per minute. */
+  #logClockSkew(skew: { readonly user: VmessUser; readonly seconds: number } | undefined): void {
+    if (skew === undefined) return
+    const key = skew.user.email !== '' ? skew.user.email : skew.user.id.toString('hex')
+    const now = Date.now()
+    const last = this.#lastSkewLog.get(key)
+    if (last !== undefined && now - last < CLOCK_SKEW_LOG_PERIOD_MS) return
+    if (this.#lastSkewLog.size >= MAX_REFUSAL_LOG_ENTRIES) this.#lastSkewLog.clear()
+    this.#lastSkewLog.set(key, now)
+    const text = `${skew.seconds >= 0 ? '+' : '-'}${Math.abs(skew.seconds)} s`
+    this.#options.logger.warn({ user: key, skewSeconds: skew.seconds }, `AUTH_CLOCK_SKEW ${text}`)
   }
 
   /** Counts the connection in `handshake` now, in each later phase, and out when its socket closes. */
@@ -436,10 +481,8 @@ export class VmessInbound {
     }
     const result = this.#scanStep(scan)
     if (result !== undefined) return result
-    if (this.#scans.length >= MAX_PENDING_AUTH_SCANS) {
-      this.#options.metrics?.refused('AUTH_SCAN_OVERLOAD')
-      return { status: 'unknown' }
-    }
+    // Refused as unknown, and reported once (by the caller) as AUTH_SCAN_OVERLOAD.
+    if (this.#scans.length >= MAX_PENDING_AUTH_SCANS) return SCAN_OVERLOADED
     this.#scans.push(scan)
     if (!this.#scanning) {
       this.#scanning = true
