@@ -4,6 +4,7 @@ import { ForwardInbound } from '../inbound/forward.js'
 import { HttpInbound } from '../inbound/http.js'
 import { Socks5Inbound } from '../inbound/socks5.js'
 import { VmessInbound } from '../inbound/vmess.js'
+import { cryptoBackend } from '../crypto/index.js'
 import { createLogs, type Logs } from '../observe/log.js'
 import { createMetrics, type TsrayMetrics } from '../observe/metrics.js'
 import { createMetricsServer } from '../observe/metrics-server.js'
@@ -19,6 +20,7 @@ import { createStreamDialer, createStreamServer } from '../transport/stream-sett
 import { Instance, type Listener } from './instance.js'
 import type { RelayTimeouts } from '../streams/relay.js'
 import { Router } from './router.js'
+import { DnsResolver } from './dns-resolver.js'
 
 /** How long an outbound waits for a TCP connect. */
 export const CONNECT_TIMEOUT_MS = 10_000
@@ -32,7 +34,8 @@ function timeoutsOf(config: TsrayConfig, level: number, override?: number): Rela
   }
 }
 
-function buildOutbound(config: OutboundConfig, tag: string): Outbound {
+function buildOutbound(config: OutboundConfig, tag: string, dns: DnsResolver, logs: Logs): Outbound {
+  const sendThrough = config.sendThrough !== undefined ? { sendThrough: config.sendThrough } : {}
   switch (config.protocol) {
     case 'freedom': {
       const redirect = config.settings.redirect
@@ -40,29 +43,35 @@ function buildOutbound(config: OutboundConfig, tag: string): Outbound {
         tag,
         connectTimeoutMs: CONNECT_TIMEOUT_MS,
         ...(redirect !== undefined ? { redirect } : {}),
+        domainStrategy: config.settings.domainStrategy,
+        resolve: (host, family) => dns.resolve(host, family),
+        ...sendThrough,
       })
     }
     case 'blackhole':
       return new BlackholeOutbound({ tag, httpResponse: config.settings.response === 'http' })
     case 'vmess': {
-      // V2Ray picks a server and user at random per connection; tsray uses the first of each.
-      const server = config.settings.vnext[0]!
-      const user = server.users[0]!
       return new VmessOutbound({
         tag,
+        logger: logs.logger.child({ outbound: tag }),
         ...(config.mux?.enabled === true ? { mux: { concurrency: config.mux.concurrency } } : {}),
         connectTimeoutMs: CONNECT_TIMEOUT_MS,
         ...(config.settings.maxChunkLength !== undefined
           ? { maxChunkLength: config.settings.maxChunkLength }
           : {}),
-        dial: createStreamDialer(config.stream, { connectTimeoutMs: CONNECT_TIMEOUT_MS }),
-        server: {
+        dial: createStreamDialer(config.stream, {
+          connectTimeoutMs: CONNECT_TIMEOUT_MS,
+          ...(config.sendThrough !== undefined ? { localAddress: config.sendThrough } : {}),
+        }),
+        servers: config.settings.vnext.map((server) => ({
           host: server.address,
           port: server.port,
-          user: createUser({ id: user.id, alterId: user.alterId, level: user.level }),
-          legacy: user.alterId > 0,
-          security: user.security,
-        },
+          users: server.users.map((user) => ({
+            user: createUser({ id: user.id, alterId: user.alterId, level: user.level }),
+            legacy: user.alterId > 0,
+            security: user.security,
+          })),
+        })),
       })
     }
   }
@@ -172,16 +181,25 @@ function buildInbound(
 }
 
 /** Builds a runnable instance from a validated config: the one place that switches on protocol names. */
+/** The cipher path (native addon or node:crypto) is logged by the first instance only. */
+let cipherPathLogged = false
+
 export function buildInstance(
   config: TsrayConfig,
   options?: { logs?: Logs; metrics?: TsrayMetrics },
 ): Instance {
   const logs = options?.logs ?? createLogs(config.log)
+  if (!cipherPathLogged) {
+    cipherPathLogged = true
+    logs.logger.debug({ ciphers: cryptoBackend().detail }, 'cipher path')
+  }
   // A metrics endpoint in the config serves the given metrics, or its own.
   const metrics = options?.metrics ?? (config.metrics === undefined ? undefined : createMetrics())
+  metrics?.logLinesDropped(() => logs.droppedLines)
+  const dns = new DnsResolver(config.dns)
   const outbounds = new Map<string, Outbound>()
   const ordered = config.outbounds.map((outbound, index) => {
-    const built = buildOutbound(outbound, outbound.tag ?? `outbound-${index}`)
+    const built = buildOutbound(outbound, outbound.tag ?? `outbound-${index}`, dns, logs)
     outbounds.set(built.tag, built)
     return built
   })
@@ -204,6 +222,7 @@ export function buildInstance(
     outbounds,
     defaultOutbound,
     domainStrategy: config.routing.domainStrategy,
+    resolve: (host) => dns.resolve(host),
     // The metrics endpoint is for the operator, never for a tunnel's user.
     ...(config.metrics !== undefined
       ? { protectedEndpoints: [{ host: config.metrics.listen.address, port: config.metrics.listen.port }] }

@@ -6,12 +6,13 @@ import type { Destination } from '../types.js'
 import type { Dispatcher } from '../outbound/outbound.js'
 import { PRIVATE_IP_RANGES } from '../config/defaults.js'
 import { canonicalIpLiteral, canonicalTarget } from './target-address.js'
+import { domainMatcher } from './domain-matcher.js'
 
 /** One routing rule: every condition given must match (V2Ray `routing.rules[]`, type "field"). */
 export interface RouteRule {
   readonly outboundTag: string
   readonly inboundTags?: readonly string[]
-  /** Plain substring, `domain:`, `full:` or `regexp:` patterns. */
+  /** Plain substring, `keyword:`, `domain:`, `full:`, `regexp:` or `dotless:` patterns. */
   readonly domains?: readonly string[]
   /** CIDRs or single IPs. */
   readonly ips?: readonly string[]
@@ -23,25 +24,6 @@ export interface RouteRule {
   readonly sources?: readonly string[]
   /** Port ranges of the client, inclusive. */
   readonly sourcePorts?: readonly (readonly [number, number])[]
-}
-
-type DomainMatcher = (domain: string) => boolean
-
-function domainMatcher(pattern: string): DomainMatcher {
-  if (pattern.startsWith('full:')) {
-    const full = pattern.slice(5).toLowerCase()
-    return (domain) => domain === full
-  }
-  if (pattern.startsWith('domain:')) {
-    const suffix = pattern.slice(7).toLowerCase()
-    return (domain) => domain === suffix || domain.endsWith(`.${suffix}`)
-  }
-  if (pattern.startsWith('regexp:')) {
-    const regexp = new RegExp(pattern.slice(7))
-    return (domain) => regexp.test(domain)
-  }
-  const keyword = pattern.startsWith('keyword:') ? pattern.slice(8).toLowerCase() : pattern.toLowerCase()
-  return (domain) => domain.includes(keyword)
 }
 
 function ipList(cidrs: readonly string[]): BlockList {
@@ -121,6 +103,10 @@ function canonicalLiteral(destination: Destination): Destination {
   return host === undefined || host === destination.host ? destination : { ...destination, host }
 }
 
+async function systemResolve(host: string): Promise<readonly string[]> {
+  return (await lookup(host, { all: true })).map((entry) => entry.address)
+}
+
 /** V2Ray's `routing.domainStrategy`: whether a domain that matched no rule is resolved and tried as an IP. */
 export type DomainStrategy = 'AsIs' | 'IPIfNonMatch' | 'IPOnDemand'
 
@@ -134,6 +120,7 @@ export class Router implements Dispatcher {
   readonly #defaultOutbound: Outbound
   readonly #resolveDomains: boolean
   readonly #protected: readonly { readonly host: string; readonly port: number }[]
+  readonly #resolve: (host: string) => Promise<readonly string[]>
 
   constructor(options: {
     rules: readonly RouteRule[]
@@ -145,9 +132,12 @@ export class Router implements Dispatcher {
      * target is that address, or a loopback, unspecified or private one, with that port.
      */
     protectedEndpoints?: readonly { readonly host: string; readonly port: number }[]
+    /** The IPs of a domain (V2Ray's DNS: `dns.hosts`, then `dns.servers`); the system resolver when absent. */
+    resolve?: (host: string) => Promise<readonly string[]>
   }) {
     this.#protected = options.protectedEndpoints ?? []
     this.#resolveDomains = (options.domainStrategy ?? 'AsIs') !== 'AsIs'
+    this.#resolve = options.resolve ?? systemResolve
     this.#rules = options.rules.map((rule) => {
       const outbound = options.outbounds.get(rule.outboundTag)
       if (outbound === undefined) throw new Error(`Cannot route: no outbound is tagged "${rule.outboundTag}"`)
@@ -190,8 +180,12 @@ export class Router implements Dispatcher {
       isIP(destination.host) === 0 &&
       this.#rules.length > 0
     ) {
-      const resolved = await lookup(destination.host).catch(() => undefined)
-      if (resolved !== undefined) outbound = this.#match({ ...destination, host: resolved.address }, context)
+      // V2Ray tries the rules on every address of the domain.
+      const addresses = await this.#resolve(destination.host).catch(() => [])
+      for (const address of addresses) {
+        outbound = this.#match({ ...destination, host: address }, context)
+        if (outbound !== undefined) break
+      }
     }
     return (outbound ?? this.#defaultOutbound).dialTcp(destination, context)
   }

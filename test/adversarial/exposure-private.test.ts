@@ -96,17 +96,18 @@ describe('a server that blocks geoip:private', () => {
   }
 
   test('the metrics endpoint is not readable through a tunnel, even without a blocking rule', async () => {
+    const ownMetrics = await freePort()
     const open = await startTsray({
-      metrics: { listen: `127.0.0.1:${metricsPort + 1}` },
+      metrics: { listen: `127.0.0.1:${ownMetrics}` },
       inbounds: [{ listen: '127.0.0.1', port: await freePort(), protocol: 'socks', settings: {} }],
       outbounds: [{ protocol: 'freedom' }],
     })
     try {
-      const direct = await connectTcp(metricsPort + 1)
+      const direct = await connectTcp(ownMetrics)
       const answer = await exchange(direct, Buffer.from('GET /metrics HTTP/1.0\r\n\r\n'))
       assert.match(answer.toString(), /^HTTP\/1\.[01] 200/, 'the endpoint itself answers')
       for (const host of ['127.0.0.1', 'localhost', '127.1', '0.0.0.0']) {
-        const reached = await socksConnect(open.bound[0]!.port, { host, port: metricsPort + 1 })
+        const reached = await socksConnect(open.bound[0]!.port, { host, port: ownMetrics })
           .then(async (tunnel) => {
             const back = await exchange(tunnel, Buffer.from('GET /metrics HTTP/1.0\r\n\r\n'), {
               timeoutMs: 1_500,
