@@ -107,7 +107,17 @@ const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
     packages: ['node:net', 'node:stream', 'node:dns/promises'],
   },
   cli: {
-    layers: ['cli', 'runtime', 'config', 'observe', 'protocol', 'crypto', 'errors.ts', 'types.ts', 'budgets.ts'],
+    layers: [
+      'cli',
+      'runtime',
+      'config',
+      'observe',
+      'protocol',
+      'crypto',
+      'errors.ts',
+      'types.ts',
+      'budgets.ts',
+    ],
     packages: [
       'node:util',
       'node:fs',
