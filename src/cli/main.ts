@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util'
 import { checkConfigFiles } from '../config/files.js'
 import { loadConfigFiles, validateConfig } from '../config/load.js'
 import { cryptoBackend } from '../crypto/index.js'
+import { privateTargetWarnings } from '../config/private-targets.js'
 import { TsrayError } from '../errors.js'
 import { buildInstance } from '../runtime/build.js'
 import type { BoundListener, Instance } from '../runtime/instance.js'
@@ -181,7 +182,10 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'test': {
       if (values.config === undefined) fail('Cannot test: give the config with -c FILE')
-      await checkConfigFiles(await loadConfig(values.config))
+      const tested = await loadConfig(values.config)
+      await checkConfigFiles(tested)
+      for (const warning of privateTargetWarnings(tested))
+        process.stderr.write(`tsray: warning: ${warning}\n`)
       process.stdout.write('Configuration OK.\n')
       return
     }
