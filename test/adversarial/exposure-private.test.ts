@@ -152,7 +152,7 @@ test('geoip:private covers the IPv6 unspecified and loopback addresses', () => {
   assert.equal(router.pick({ network: 'tcp', host: '8.8.8.8', port: 80 }, context), direct)
 })
 
-test('the default server blocks private targets', () => {
+test('the default server on a public address blocks private targets', () => {
   const config = defaultServerConfig({ id: EXPOSURE_ID, listen: '0.0.0.0', port: 10086 }) as {
     routing?: { rules: { ip?: string[]; outboundTag: string }[] }
     outbounds: { tag: string; protocol: string }[]
@@ -160,6 +160,9 @@ test('the default server blocks private targets', () => {
   const rule = config.routing?.rules.find((r) => r.ip?.includes('geoip:private'))
   assert.ok(rule !== undefined, 'a geoip:private rule')
   assert.equal(config.outbounds.find((o) => o.tag === rule.outboundTag)?.protocol, 'blackhole')
+  // On loopback it serves this machine alone, whose loopback its clients can reach anyway.
+  const local = defaultServerConfig({ id: EXPOSURE_ID, listen: '127.0.0.1', port: 10086 }) as { routing?: object }
+  assert.equal(local.routing, undefined)
 })
 
 after(async () => {
