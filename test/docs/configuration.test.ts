@@ -75,9 +75,9 @@ void test('the statuses on the page are what the loader does with a config', () 
   }
   assert.equal(byPath.get('reverse')?.status, 'refused')
   assert.throws(() => validateConfig({ ...base, reverse: {} }), /reverse/)
-  assert.equal(byPath.get('dns')?.status, 'ignored with a warning')
-  const ignored = validateConfig({ ...base, dns: { servers: [] } })
-  assert.ok(ignored.warnings.some((warning) => warning.startsWith('dns:')))
+  assert.equal(byPath.get('stats')?.status, 'ignored with a warning')
+  const ignored = validateConfig({ ...base, stats: {} })
+  assert.ok(ignored.warnings.some((warning) => warning.startsWith('stats:')))
   assert.equal(byPath.get('inbounds[].settings.legacyHeader')?.status, 'tsray extension')
   const extension = validateConfig({
     ...base,
