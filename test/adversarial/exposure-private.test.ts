@@ -161,7 +161,9 @@ test('the default server on a public address blocks private targets', () => {
   assert.ok(rule !== undefined, 'a geoip:private rule')
   assert.equal(config.outbounds.find((o) => o.tag === rule.outboundTag)?.protocol, 'blackhole')
   // On loopback it serves this machine alone, whose loopback its clients can reach anyway.
-  const local = defaultServerConfig({ id: EXPOSURE_ID, listen: '127.0.0.1', port: 10086 }) as { routing?: object }
+  const local = defaultServerConfig({ id: EXPOSURE_ID, listen: '127.0.0.1', port: 10086 }) as {
+    routing?: object
+  }
   assert.equal(local.routing, undefined)
 })
 
