@@ -41,6 +41,12 @@ export interface SchemaRoot {
 
 /** tsray's own keys, which V2Ray and Xray do not have, and what each does. */
 export const TSRAY_KEYS: Readonly<Record<string, string>> = {
+  'inbounds[].admission':
+    "Limits on a VMess inbound's concurrent connections; a connection over one gets a FIN and no byte (README, Security).",
+  'inbounds[].admission.maxConnections':
+    'Connections open at once on the inbound (a positive integer); no limit when absent.',
+  'inbounds[].admission.maxConnectionsPerSource':
+    'Connections open at once from one source IP (a positive integer); no limit when absent.',
   'inbounds[].settings.legacyHeader':
     '`"accept"` (default, as V2Ray 4.34), `"warn"` (accept and log each legacy header) or `"refuse"` (drain it like any unknown request).',
   'outbounds[].settings.maxChunkLength':
