@@ -41,6 +41,12 @@ export interface SchemaRoot {
 
 /** tsray's own keys, which V2Ray and Xray do not have, and what each does. */
 export const TSRAY_KEYS: Readonly<Record<string, string>> = {
+  'inbounds[].admission':
+    "Limits on a VMess inbound's concurrent connections; a connection over one gets a FIN and no byte (README, Security).",
+  'inbounds[].admission.maxConnections':
+    'Connections open at once on the inbound (a positive integer); no limit when absent.',
+  'inbounds[].admission.maxConnectionsPerSource':
+    'Connections open at once from one source IP (a positive integer); no limit when absent.',
   'log.format':
     '`"text"` (default): V2Ray\'s lines, `2026/12/06 02:41:31 [Warning] …`; `"json"`: one JSON object per line.',
   'inbounds[].settings.legacyHeader':

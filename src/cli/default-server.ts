@@ -31,7 +31,7 @@ export async function loadOrCreateUser(path: string): Promise<{ id: string; crea
   return { id, created: true }
 }
 
-/** The V2Ray v4 JSON of the default server: one VMess inbound (AEAD, any security) and freedom. */
+/** The V2Ray v4 JSON of the default server: one VMess inbound (AEAD, any security), freedom (to public addresses only unless it listens on loopback). */
 export function defaultServerConfig(options: {
   id: string
   listen: string
@@ -53,7 +53,15 @@ export function defaultServerConfig(options: {
           : { streamSettings: { network: 'ws', wsSettings: { path: options.wsPath } } }),
       },
     ],
-    outbounds: [{ tag: 'direct', protocol: 'freedom' }],
+    outbounds: [
+      { tag: 'direct', protocol: 'freedom' },
+      { tag: 'block', protocol: 'blackhole' },
+    ],
+    // A server started without a config on a public address is for the internet: tunnels do not reach
+    // this machine's loopback, private or link-local networks. On loopback it serves this machine only.
+    ...(/^(?:127\.|::1$|localhost$)/i.test(options.listen)
+      ? {}
+      : { routing: { rules: [{ type: 'field', ip: ['geoip:private'], outboundTag: 'block' }] } }),
   }
 }
 

@@ -2,11 +2,13 @@
 // First: the heap settings must be in place before the rest of tsray is loaded.
 import './heap-tuning.js'
 import { randomUUID } from 'node:crypto'
+import { constants } from 'node:os'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { checkConfigFiles } from '../config/files.js'
 import { loadConfigFiles, validateConfig } from '../config/load.js'
 import { cryptoBackend } from '../crypto/index.js'
+import { privateTargetWarnings } from '../config/private-targets.js'
 import { TsrayError } from '../errors.js'
 import { buildInstance } from '../runtime/build.js'
 import type { BoundListener, Instance } from '../runtime/instance.js'
@@ -94,7 +96,8 @@ async function runInForeground(
   const signal = new Promise<NodeJS.Signals>((resolve) => (signalled = resolve))
   let stopping = false
   const onSignal = (received: NodeJS.Signals): void => {
-    if (stopping) process.exit(130)
+    // A second signal exits at once, with the shell's code for death by that signal (128 + its number).
+    if (stopping) process.exit(128 + (constants.signals[received] ?? 15))
     stopping = true
     signalled(received)
   }
@@ -179,7 +182,10 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'test': {
       if (values.config === undefined) fail('Cannot test: give the config with -c FILE')
-      await checkConfigFiles(await loadConfig(values.config))
+      const tested = await loadConfig(values.config)
+      await checkConfigFiles(tested)
+      for (const warning of privateTargetWarnings(tested))
+        process.stderr.write(`tsray: warning: ${warning}\n`)
       process.stdout.write('Configuration OK.\n')
       return
     }

@@ -48,6 +48,12 @@ export const inboundProtocolSchema = leaf(
   protocolReader(INBOUND_PROTOCOLS, KNOWN_INBOUND_PROTOCOLS, 'inbound'),
 )
 
+/** `inbounds[].admission` (a tsray key): limits on concurrent connections, each a positive integer. */
+const admissionSchema = z.object({
+  maxConnections: z.number().int().positive().optional(),
+  maxConnectionsPerSource: z.number().int().positive().optional(),
+})
+
 /** `inbounds[]` without its `settings`, which are read by protocol. `port` has had "env:" resolved. */
 export const inboundSchema = z
   .object({
@@ -61,6 +67,7 @@ export const inboundSchema = z
       lookupKey(value, 'enabled') === true ? 'ignored: tsray does not sniff traffic' : undefined,
     ),
     allocate: ignored('tsray listens on one port per inbound'),
+    admission: admissionSchema.optional(),
     domainOverride: ignored('tsray does not sniff traffic'),
   })
   .superRefine(checkStream('inbound'))
@@ -70,6 +77,7 @@ export const inboundSchema = z
     port: inbound.port,
     protocol: inbound.protocol,
     stream: inbound.streamSettings ?? TCP_STREAM,
+    ...(inbound.admission !== undefined ? { admission: inbound.admission } : {}),
   }))
 
 const vmessClientSchema = z

@@ -200,6 +200,11 @@ export interface InboundCommon {
   readonly listen: string
   readonly port: number
   readonly stream: StreamConfig
+  /** `admission` (a tsray key): concurrent connections accepted, in all and per source IP. */
+  readonly admission?: {
+    readonly maxConnections?: number | undefined
+    readonly maxConnectionsPerSource?: number | undefined
+  }
 }
 
 /** A VMess inbound. */

@@ -12,6 +12,7 @@ import { encodeHttpResponse, type HttpHeader, parseProxyAuthorization } from '..
 import { closeGracefully } from './close.js'
 import { dialFor, type ProxyInboundOptions, relaySocket, sourceOf } from './common.js'
 import { closeServer, listenServer } from '../transport/tcp.js'
+import { HTTP_INBOUND_IDLE_MS } from '../budgets.js'
 
 /** HTTP proxy inbound settings (V2Ray's `http` inbound). */
 export interface HttpInboundOptions extends ProxyInboundOptions {
@@ -53,10 +54,13 @@ export class HttpInbound {
     this.#options = options
     this.#server = createServer({
       maxHeaderSize: MAX_HTTP_HEADER_BYTES,
-      requestTimeout: options.handshakeTimeoutMs,
+      // The head must come within the handshake timeout; a body may take as long as it keeps moving
+      // (an upload of minutes): the socket's idle limit below cuts one that stalls.
+      requestTimeout: 0,
       headersTimeout: options.handshakeTimeoutMs,
-      keepAliveTimeout: options.timeouts.connIdleMs,
+      keepAliveTimeout: HTTP_INBOUND_IDLE_MS,
     })
+    this.#server.timeout = options.timeouts.connIdleMs
     this.#server.on('connection', (socket: Socket) => {
       this.#connections.add(socket)
       socket.setNoDelay(true)
@@ -181,9 +185,31 @@ export class HttpInbound {
         if (!HOP_BY_HOP.has(name.toLowerCase()))
           responseHeaders.push(name, upstreamResponse.rawHeaders[i + 1]!)
       }
-      response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, responseHeaders)
-      upstreamResponse.pipe(response)
       upstreamResponse.on('error', () => response.destroy())
+      // A target's status line and fields reach Node's writer, which throws on what it would not send
+      // itself (a control character in the reason, a bad field value): answer 502 instead.
+      const reason = upstreamResponse.statusMessage ?? ''
+      try {
+        response.writeHead(
+          upstreamResponse.statusCode ?? 502,
+          VALID_REASON.test(reason) ? reason : undefined,
+          responseHeaders,
+        )
+      } catch {
+        upstreamResponse.destroy()
+        if (!response.headersSent) {
+          response.removeHeader('Content-Length')
+          response.writeHead(502, { 'Content-Length': '0', Connection: 'close' }).end()
+        } else response.destroy()
+        return
+      }
+      upstreamResponse.pipe(response)
+    })
+    // A 101 to a request that asked for no upgrade (Upgrade is hop-by-hop, never forwarded): a bad gateway.
+    upstream.on('upgrade', (_upgradeResponse, upgradeSocket: Duplex) => {
+      upgradeSocket.destroy()
+      if (!response.headersSent) response.writeHead(502, { 'Content-Length': '0', Connection: 'close' }).end()
+      else response.destroy()
     })
     upstream.on('error', (error) => {
       if (!response.headersSent) {
@@ -196,6 +222,9 @@ export class HttpInbound {
     response.on('close', () => upstream.destroy())
   }
 }
+
+/** A reason phrase Node writes as is (RFC 9112 §4: HTAB, SP, VCHAR, obs-text). */
+const VALID_REASON = /^[\t\x20-\x7e\x80-\xff]*$/
 
 function stripBrackets(host: string): string {
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host

@@ -22,6 +22,8 @@ export const MAX_XUDP_PAYLOAD = 8192 - 666
 
 /** What serving one Mux.Cool connection needs from the VMess inbound. */
 export interface MuxServerOptions {
+  /** A sub-session's handler threw: the Mux connection is closed and this is told why. */
+  readonly onFault?: (error: unknown) => void
   readonly dispatcher: Dispatcher
   /** The VMess connection's client and user; every sub-session is routed with it. */
   readonly context: ConnectionContext
@@ -51,13 +53,19 @@ export function serveMux(stream: Duplex, options: MuxServerOptions): void {
   const { context, logger } = options
   let idleTimer: NodeJS.Timeout | undefined
   let floodLogged = false
+  // Dials in flight, including those of sessions a reused ID replaced: each holds a socket until it
+  // settles, so they count against the session cap as much as registered sessions do.
+  const dials = { pending: 0 }
   const armIdle = (): void => {
     clearTimeout(idleTimer)
     idleTimer = setTimeout(() => connection.end(), options.timeouts.connIdleMs)
   }
   const connection: MuxConnection = new MuxConnection(stream, {
     onNew: (frame) => {
-      if (!connection.has(frame.sessionId) && connection.sessionCount >= MAX_MUX_SESSIONS) {
+      if (
+        (!connection.has(frame.sessionId) && connection.sessionCount >= MAX_MUX_SESSIONS) ||
+        dials.pending >= MAX_MUX_SESSIONS
+      ) {
         connection.sendControl(
           encodeMuxFrame({ sessionId: frame.sessionId, status: MuxStatus.End, option: MuxOption.Error }),
         )
@@ -70,7 +78,7 @@ export function serveMux(stream: Duplex, options: MuxServerOptions): void {
         }
         return
       }
-      openSession(connection, frame, options)
+      openSession(connection, frame, options, dials)
     },
     onSessionCount: (count) => {
       if (count > 0) {
@@ -92,11 +100,17 @@ export function serveMux(stream: Duplex, options: MuxServerOptions): void {
       )
     },
     onClose: () => clearTimeout(idleTimer),
+    onFault: (error) => options.onFault?.(error),
   })
   armIdle()
 }
 
-function openSession(connection: MuxConnection, frame: MuxFrame, options: MuxServerOptions): void {
+function openSession(
+  connection: MuxConnection,
+  frame: MuxFrame,
+  options: MuxServerOptions,
+  dials: { pending: number },
+): void {
   // The parser guarantees network, host and port on a New frame.
   const destination: Destination = {
     network: frame.network ?? 'tcp',
@@ -112,8 +126,10 @@ function openSession(connection: MuxConnection, frame: MuxFrame, options: MuxSer
   const stream = new MuxStream(connection, frame.sessionId)
   stream.on('error', () => undefined)
   connection.add(frame.sessionId, stream)
+  dials.pending++
   options.dispatcher
     .dialTcp(destination, context)
+    .finally(() => dials.pending--)
     .then(
       (target: Duplex) => {
         target.on('error', () => undefined)
@@ -127,7 +143,10 @@ function openSession(connection: MuxConnection, frame: MuxFrame, options: MuxSer
           target.destroy()
           return
         }
-        return relay(stream, target, { timeouts: options.timeouts })
+        return relay(stream, target, {
+          timeouts: options.timeouts,
+          ...(options.onFault !== undefined ? { onFault: options.onFault } : {}),
+        })
       },
       (error: unknown) => {
         const reason =

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream'
+import { contained } from '../streams/contain.js'
 import type { PacketChannel } from '../outbound/outbound.js'
 import { encodePacketAddrDatagram, parsePacketAddrDatagram } from '../protocol/udp-packet.js'
 
@@ -17,17 +18,23 @@ export const MAX_PACKET_ADDR_BACKLOG_DATAGRAMS = 256
  * chunk; a malformed datagram is dropped, as is a reply from a peer that has no IP address.
  */
 export function servePacketAddr(stream: Duplex, channel: PacketChannel): void {
-  stream.on('data', (datagram: Buffer) => {
-    let parsed: ReturnType<typeof parsePacketAddrDatagram>
-    try {
-      parsed = parsePacketAddrDatagram(datagram)
-    } catch {
-      return
-    }
-    if (parsed.payload.length > 0) {
-      channel.send(parsed.payload, { network: 'udp', host: parsed.host, port: parsed.port })
-    }
-  })
+  stream.on(
+    'data',
+    contained(
+      (datagram: Buffer) => {
+        let parsed: ReturnType<typeof parsePacketAddrDatagram>
+        try {
+          parsed = parsePacketAddrDatagram(datagram)
+        } catch {
+          return
+        }
+        if (parsed.payload.length > 0) {
+          channel.send(parsed.payload, { network: 'udp', host: parsed.host, port: parsed.port })
+        }
+      },
+      (error) => stream.destroy(error as Error),
+    ),
+  )
   channel.onPacket((payload, from) => {
     if (stream.writableEnded || stream.destroyed) return
     if (stream.writableLength >= MAX_PACKET_ADDR_BACKLOG_DATAGRAMS) return

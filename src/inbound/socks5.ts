@@ -120,7 +120,7 @@ export class Socks5Inbound {
                 context,
               )
             } else if (request.command === SocksCommand.UdpAssociate && options.udp) {
-              this.#associate(socket, context)
+              this.#associate(socket, context, request.port)
             } else {
               fail(encodeSocksReply(SocksReply.CommandNotSupported))
             }
@@ -159,12 +159,22 @@ export class Socks5Inbound {
     )
   }
 
-  #associate(socket: Socket, context: { inboundTag: string; source: string; user: string }): void {
+  /**
+   * UDP ASSOCIATE: datagrams are taken only from the associating client's IP and from the port it
+   * named in its request, or (port 0) the port of its first datagram; replies go to that address
+   * alone (RFC 1928 §7), so another local socket can neither use the relay nor receive its replies.
+   */
+  #associate(
+    socket: Socket,
+    context: { inboundTag: string; source: string; user: string },
+    requestedPort: number,
+  ): void {
     const options = this.#options
     const localAddress = socket.localAddress ?? '127.0.0.1'
     const udp: UdpSocket = createSocket(isIPv6(localAddress) ? 'udp6' : 'udp4')
     const channel = options.dispatcher.openUdp(context)
-    let client: { address: string; port: number } | undefined
+    let client: { address: string; port: number } | undefined =
+      requestedPort === 0 ? undefined : { address: socket.remoteAddress ?? '', port: requestedPort }
     let cleaned = false
     const cleanup = (): void => {
       if (cleaned) return
@@ -177,7 +187,8 @@ export class Socks5Inbound {
     udp.on('message', (datagram, remote) => {
       // Only the client that opened the association may use it (RFC 1928 §7).
       if (remote.address !== socket.remoteAddress) return
-      client = { address: remote.address, port: remote.port }
+      if (client === undefined) client = { address: remote.address, port: remote.port }
+      else if (client.port !== remote.port) return
       try {
         const parsed = parseSocksUdpDatagram(datagram)
         channel.send(parsed.payload, { network: 'udp', host: parsed.host, port: parsed.port })

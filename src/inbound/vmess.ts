@@ -1,3 +1,7 @@
+import { ProtocolError } from '../errors.js'
+import { contained } from '../streams/contain.js'
+import { abortConnection } from '../transport/tcp.js'
+import { countDroppedDatagram, MAX_QUEUED_DATAGRAMS_PER_TUNNEL } from '../budgets.js'
 import { createHmac } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import { secureRandomInt } from '../crypto/random.js'
@@ -53,6 +57,8 @@ export interface VmessInboundMetrics {
   targetFailed(code: string): void
   /** Hands over the reader of the bytes this inbound holds in memory for its tunnels. */
   bufferedBytes(read: () => number): void
+  /** A handler of one tunnel threw at `stage`; that tunnel was closed. */
+  tunnelFault?(stage: string): void
 }
 
 /** One accepted or refused tunnel, for the access log. */
@@ -71,6 +77,24 @@ export function drainShape(users: readonly VmessUser[]): { base: number; spread:
   const seed = hmac.digest()
   return { base: 16 + 38 + (seed.readUInt16BE(0) % 3266), spread: 1 + (seed.readUInt8(2) % 64) }
 }
+
+/**
+ * Why the inbound itself ends a handshake, beside the refusals of the header parser (RefusalReason);
+ * every one goes through one reporting path: access log, rate-limited log, metric.
+ */
+export const INBOUND_REFUSALS = [
+  'HANDSHAKE_TIMEOUT',
+  'HEADER_INCOMPLETE',
+  'HEADER_EOF',
+  'INSECURE_ENCRYPTION',
+  'AUTH_SCAN_OVERLOAD',
+  'CHUNK_AUTH_FAILED',
+  'CHUNK_TOO_LONG',
+  'CHUNK_TRUNCATED',
+] as const
+type InboundRefusal = (typeof INBOUND_REFUSALS)[number]
+const isInboundRefusal = (code: string): code is InboundRefusal =>
+  (INBOUND_REFUSALS as readonly string[]).includes(code)
 
 /** Refusals logged at most once per client IP per this period. */
 export const REFUSAL_LOG_PERIOD_MS = 60_000
@@ -93,6 +117,10 @@ const LEGACY_SLICE_BUDGET = 384
 const AUTH_LENGTH = 16
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000)
+/** What a scan refused for lack of room returns: an unknown AuthID, told apart by identity. */
+const SCAN_OVERLOADED: AuthIdMatch = { status: 'unknown' }
+/** A user's clock skew is logged at most once per this period. */
+const CLOCK_SKEW_LOG_PERIOD_MS = 60_000
 
 /** One AuthID being matched shard by shard. */
 interface PendingScan {
@@ -123,6 +151,7 @@ export class VmessInbound {
   readonly #options: VmessInboundOptions
   readonly #drain: { base: number; spread: number }
   readonly #lastRefusalLog = new Map<string, number>()
+  readonly #lastSkewLog = new Map<string, number>()
   /** The users in shards, when there are enough of them that one scan would stall the event loop. */
   readonly #shards: UserDirectory[] | undefined
   readonly #scanHints = new Map<string, number>()
@@ -180,10 +209,11 @@ export class VmessInbound {
     let closed = false
     let inputEnded = false
     let match: AuthIdMatch | undefined
+    let overloaded = false
     let scan: PendingScan | undefined
     const stop = (): void => {
-      socket.off('data', onData)
-      socket.off('end', onEnd)
+      socket.off('data', onDataContained)
+      socket.off('end', onEndContained)
       if (scan !== undefined) scan.cancelled = true
     }
     // Every ending an outsider can cause goes through here: no byte sent, a FIN, unread bytes discarded.
@@ -201,7 +231,7 @@ export class VmessInbound {
     const endOfInput = (): void => {
       if (!draining) {
         handshake.onEndOfInput()
-        options.metrics?.refused('HEADER_EOF')
+        this.#refused(source, 'HEADER_EOF')
       }
       close()
     }
@@ -230,8 +260,10 @@ export class VmessInbound {
             else socket.resume()
           },
         )
-        if (!('authId' in started)) match = started
-        else {
+        if (!('authId' in started)) {
+          match = started
+          overloaded = started === SCAN_OVERLOADED
+        } else {
           // Hold further bytes in the socket until the scan decides.
           socket.pause()
           scan = started
@@ -247,7 +279,8 @@ export class VmessInbound {
         return
       }
       if (step.status === 'refused') {
-        this.#refused(source, step.reason)
+        this.#refused(source, overloaded ? 'AUTH_SCAN_OVERLOAD' : step.reason)
+        if (step.reason === 'AUTH_CLOCK_SKEW') this.#logClockSkew(handshake.clockSkew)
         if (step.action === 'close') close()
         else drain()
         return
@@ -266,13 +299,20 @@ export class VmessInbound {
         options.logger.warn({ source, user: step.user.email }, 'client used the legacy (alterId) header')
       }
       socket.pause()
-      const stream = new VmessServerStream(socket, { header, kind: step.kind, buffered: queue })
-      stream.on('error', () => undefined)
+      // The client's EOF may have come while its AuthID was matched: the stream is told, not re-sent it.
+      const stream = new VmessServerStream(socket, {
+        header,
+        kind: step.kind,
+        buffered: queue,
+        inputEnded,
+      })
+      // A body that fails to open (CHUNK_AUTH_FAILED, CHUNK_TOO_LONG, CHUNK_TRUNCATED) is reported like a refusal.
+      stream.on('error', (error: Error) => {
+        if (error instanceof ProtocolError && isInboundRefusal(error.code)) this.#refused(source, error.code)
+      })
       phase('open')
       this.#tunnels.set(stream, { socket, stream, target: undefined, phase })
       socket.once('close', () => this.#tunnels.delete(stream))
-      // The client's EOF came while its AuthID was matched: the stream, which listens for it, missed it.
-      if (inputEnded) socket.emit('end')
       this.#serve(stream, step.user, source)
     }
     const onData = (bytes: Buffer): void => {
@@ -292,8 +332,24 @@ export class VmessInbound {
       }
       advance()
     }
-    socket.on('data', onData)
-    socket.on('end', onEnd)
+    // A throw anywhere in the handshake (or in the tunnel set up from it) fails this connection only.
+    const onFault = (error: unknown): void => {
+      this.#fault(source, accepted ? 'tunnel' : 'handshake', error)
+      stop()
+      clearTimeout(deadline)
+      abortConnection(socket)
+    }
+    const onDataContained = contained(onData, onFault)
+    const onEndContained = contained(onEnd, onFault)
+    socket.on('data', onDataContained)
+    socket.on('end', onEndContained)
+  }
+
+  /** Reports a tunnel that failed because one of its handlers threw: logged once, counted. */
+  #fault(source: string, stage: string, error: unknown): void {
+    this.#options.metrics?.tunnelFault?.(stage)
+    const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+    this.#options.logger.warn({ source, stage, err: reason }, 'tunnel closed: a handler threw')
   }
 
   #serve(stream: VmessServerStream, user: VmessUser, source: string): void {
@@ -310,6 +366,7 @@ export class VmessInbound {
         timeouts: options.timeouts(user),
         logger: options.logger,
         ...(options.onAccess !== undefined ? { onAccess: options.onAccess } : {}),
+        onFault: (error) => this.#fault(source, 'mux', error),
       })
       return
     }
@@ -317,7 +374,10 @@ export class VmessInbound {
     if (header.command === Command.Udp) {
       const channel = options.dispatcher.openUdp(context)
       if (isPacketAddrDomain(header.host)) servePacketAddr(stream, channel)
-      else serveUdp(stream, channel, { host: header.host, port: header.port })
+      else
+        serveUdp(stream, channel, { host: header.host, port: header.port }, (error) =>
+          this.#fault(source, 'udp', error),
+        )
       return
     }
     stream.pause()
@@ -339,6 +399,7 @@ export class VmessInbound {
           return relay(stream, target, {
             timeouts: options.timeouts(user),
             abort: { client: () => resetStream(tunnel.socket) },
+            onFault: (error) => this.#fault(source, 'relay', error),
           })
         },
         (error: unknown) => {
@@ -357,10 +418,7 @@ export class VmessInbound {
       .catch(() => stream.destroy())
   }
 
-  #refused(
-    source: string,
-    reason: RefusalReason | 'HANDSHAKE_TIMEOUT' | 'HEADER_INCOMPLETE' | 'INSECURE_ENCRYPTION',
-  ): void {
+  #refused(source: string, reason: RefusalReason | InboundRefusal): void {
     this.#options.metrics?.refused(reason)
     this.#options.onAccess?.({ source, destination: '', status: 'rejected', user: '', reason })
     const ip = source.slice(0, source.lastIndexOf(':'))
@@ -370,6 +428,19 @@ export class VmessInbound {
     if (this.#lastRefusalLog.size >= MAX_REFUSAL_LOG_ENTRIES) this.#lastRefusalLog.clear()
     this.#lastRefusalLog.set(ip, now)
     this.#options.logger.info({ source, reason }, 'refused VMess handshake')
+  }
+
+  /** Logs a client's clock skew with its size and sign (`AUTH_CLOCK_SKEW +183 s`), once per user per minute. */
+  #logClockSkew(skew: { readonly user: VmessUser; readonly seconds: number } | undefined): void {
+    if (skew === undefined) return
+    const key = skew.user.email !== '' ? skew.user.email : skew.user.id.toString('hex')
+    const now = Date.now()
+    const last = this.#lastSkewLog.get(key)
+    if (last !== undefined && now - last < CLOCK_SKEW_LOG_PERIOD_MS) return
+    if (this.#lastSkewLog.size >= MAX_REFUSAL_LOG_ENTRIES) this.#lastSkewLog.clear()
+    this.#lastSkewLog.set(key, now)
+    const text = `${skew.seconds >= 0 ? '+' : '-'}${Math.abs(skew.seconds)} s`
+    this.#options.logger.warn({ user: key, skewSeconds: skew.seconds }, `AUTH_CLOCK_SKEW ${text}`)
   }
 
   /** Counts the connection in `handshake` now, in each later phase, and out when its socket closes. */
@@ -410,10 +481,8 @@ export class VmessInbound {
     }
     const result = this.#scanStep(scan)
     if (result !== undefined) return result
-    if (this.#scans.length >= MAX_PENDING_AUTH_SCANS) {
-      this.#options.metrics?.refused('AUTH_SCAN_OVERLOAD')
-      return { status: 'unknown' }
-    }
+    // Refused as unknown, and reported once (by the caller) as AUTH_SCAN_OVERLOAD.
+    if (this.#scans.length >= MAX_PENDING_AUTH_SCANS) return SCAN_OVERLOADED
     this.#scans.push(scan)
     if (!this.#scanning) {
       this.#scanning = true
@@ -472,12 +541,27 @@ function serveUdp(
   stream: VmessServerStream,
   channel: import('../outbound/outbound.js').PacketChannel,
   to: { host: string; port: number },
+  onFault: (error: unknown) => void,
 ): void {
   const destination = { network: 'udp' as const, host: to.host, port: to.port }
-  stream.on('data', (payload: Buffer) => channel.send(payload, destination))
+  stream.on(
+    'data',
+    contained(
+      (payload: Buffer) => channel.send(payload, destination),
+      (error) => {
+        onFault(error)
+        stream.destroy()
+      },
+    ),
+  )
   channel.onPacket((payload) => {
-    if (!stream.writableEnded && !stream.destroyed)
-      stream.write(payload, (error) => error && stream.destroy())
+    if (stream.writableEnded || stream.destroyed) return
+    // A client that does not read its replies gets no more than the budget queued; the rest is dropped.
+    if (stream.writableLength >= MAX_QUEUED_DATAGRAMS_PER_TUNNEL) {
+      countDroppedDatagram()
+      return
+    }
+    stream.write(payload, (error) => error && stream.destroy())
   })
   channel.onClose(() => stream.destroy())
   stream.on('end', () => undefined)

@@ -1,3 +1,4 @@
+import { droppedDatagrams } from '../budgets.js'
 import { createRequire } from 'node:module'
 import type { Counter, Gauge, Registry } from 'prom-client'
 
@@ -17,6 +18,7 @@ export interface InboundMetricsSink {
   phase(phase: string, delta: 1 | -1): void
   targetFailed(code: string): void
   bufferedBytes(read: () => number): void
+  tunnelFault(stage: string): void
 }
 
 /** Plain numbers of one inbound, for tests and status output. */
@@ -82,6 +84,21 @@ export function createMetrics(options?: { registry?: Registry }): TsrayMetrics {
     help: 'VMess connections open now, by phase',
     labelNames: ['inbound', 'phase'] as const,
     registers: [registry],
+  })
+  const tunnelFaults = new Counter({
+    name: 'tsray_tunnel_faults_total',
+    help: 'Tunnels closed because one of their handlers threw, by stage',
+    labelNames: ['inbound', 'stage'] as const,
+    registers: [registry],
+  })
+  new Counter({
+    name: 'tsray_datagrams_dropped_total',
+    help: 'Datagrams dropped by a queue budget (src/budgets.ts) or for an unusable port',
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc(droppedDatagrams.udpQueue)
+    },
   })
   const targetFailures = new Counter({
     name: 'tsray_vmess_target_failures_total',
@@ -169,6 +186,7 @@ export function createMetrics(options?: { registry?: Registry }): TsrayMetrics {
         refused: (reason) => refusals.inc({ inbound: tag, reason }),
         phase: (phase, delta) => phases.inc({ inbound: tag, phase }, delta),
         targetFailed: (code) => targetFailures.inc({ inbound: tag, code }),
+        tunnelFault: (stage) => tunnelFaults.inc({ inbound: tag, stage }),
         bufferedBytes: (read) => {
           const list = readers.get(tag) ?? []
           list.push(read)

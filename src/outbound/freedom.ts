@@ -2,6 +2,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram'
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import type { Duplex } from 'node:stream'
+import { countDroppedDatagram, MAX_QUEUED_DATAGRAM_BYTES } from '../budgets.js'
 import { secureRandomInt } from '../crypto/random.js'
 import { dialTcp } from '../transport/tcp.js'
 import type { Destination } from '../types.js'
@@ -106,6 +107,8 @@ class FreedomPacketChannel implements PacketChannel {
   #onClose: ((error?: Error) => void)[] = []
   #closed = false
   #idleTimer: NodeJS.Timeout
+  /** Bytes handed to dgram whose send has not completed. */
+  #queuedBytes = 0
   readonly #sendThrough: string | undefined
   readonly #resolveTarget: (host: string) => Promise<string>
 
@@ -124,19 +127,42 @@ class FreedomPacketChannel implements PacketChannel {
     if (this.#closed) return
     this.#idleTimer.refresh()
     const target = redirected(to, this.#redirect)
+    // A signed-in user may still ask for port 0 or 70000: dgram would throw, so such a datagram is dropped.
+    if (!Number.isInteger(target.port) || target.port < 1 || target.port > 65_535) {
+      countDroppedDatagram()
+      return
+    }
     const family = isIP(target.host)
     if (family !== 0) {
-      this.#socket(family === 6 ? 6 : 4).send(payload, target.port, target.host)
+      this.#sendTo(family === 6 ? 6 : 4, payload, target.port, target.host)
       return
     }
     // UseIP* resolves with the instance's DNS; a domain left as it is goes to the system resolver.
     this.#resolveTarget(target.host)
       .then((host) => (isIP(host) !== 0 ? { address: host, family: isIP(host) } : lookup(host)))
       .then((resolved) => {
-        if (!this.#closed)
-          this.#socket(resolved.family === 6 ? 6 : 4).send(payload, target.port, resolved.address)
+        if (!this.#closed) this.#sendTo(resolved.family === 6 ? 6 : 4, payload, target.port, resolved.address)
       })
       .catch(() => undefined) // An unresolvable destination drops the datagram, as UDP would.
+  }
+
+  /** Sends unless the socket's queue is over budget (a target that never answers, a closed port). */
+  #sendTo(family: 4 | 6, payload: Buffer, port: number, address: string): void {
+    const socket = this.#socket(family)
+    if (this.#queuedBytes + payload.length > MAX_QUEUED_DATAGRAM_BYTES) {
+      countDroppedDatagram()
+      return
+    }
+    this.#queuedBytes += payload.length
+    try {
+      socket.send(payload, port, address, () => {
+        this.#queuedBytes -= payload.length
+      })
+    } catch {
+      // An address dgram refuses (a malformed literal) drops the datagram, never the process.
+      this.#queuedBytes -= payload.length
+      countDroppedDatagram()
+    }
   }
 
   #socket(family: 4 | 6): UdpSocket {

@@ -1,3 +1,4 @@
+import { countDroppedDatagram, MAX_QUEUED_DATAGRAMS_PER_TUNNEL } from '../budgets.js'
 import { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { secureRandom, secureRandomInt } from '../crypto/random.js'
@@ -301,6 +302,8 @@ export class VmessOutbound implements Outbound {
 class VmessPacketChannel implements PacketChannel {
   readonly #outbound: VmessOutbound
   readonly #sessions = new Map<string, Promise<VmessClientStream | undefined>>()
+  /** Datagrams waiting for their session's connection to open, per session key. */
+  readonly #opening = new Map<string, number>()
   #onPacket: (payload: Buffer, from: Destination) => void = () => undefined
   readonly #onClose: ((error?: Error) => void)[] = []
   #closed = false
@@ -318,8 +321,22 @@ class VmessPacketChannel implements PacketChannel {
       session = this.#open(key, to)
       this.#sessions.set(key, session)
     }
+    const waiting = this.#opening.get(key) ?? 0
+    // A server that does not read (or an app that floods) gets at most the budget queued per session.
+    if (waiting >= MAX_QUEUED_DATAGRAMS_PER_TUNNEL) {
+      countDroppedDatagram()
+      return
+    }
+    this.#opening.set(key, waiting + 1)
     void session.then((stream) => {
+      const left = (this.#opening.get(key) ?? 1) - 1
+      if (left === 0) this.#opening.delete(key)
+      else this.#opening.set(key, left)
       if (stream === undefined || stream.destroyed || payload.length > stream.maxDatagram) return
+      if (stream.writableLength >= MAX_QUEUED_DATAGRAMS_PER_TUNNEL) {
+        countDroppedDatagram()
+        return
+      }
       stream.write(payload)
     })
   }

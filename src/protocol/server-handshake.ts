@@ -67,6 +67,7 @@ const TAG_LENGTH = 16
  * Decisions follow PROTOCOL §4.3, §3.2 and the table of §9.
  */
 export class ServerHandshake {
+  #clockSkew: { readonly user: VmessUser; readonly seconds: number } | undefined
   readonly #context: ServerHandshakeContext
   #state:
     | { phase: 'auth' }
@@ -110,6 +111,11 @@ export class ServerHandshake {
     }
   }
 
+  /** After an AUTH_CLOCK_SKEW refusal: whose clock is off, and by how many seconds (client − server). */
+  get clockSkew(): { readonly user: VmessUser; readonly seconds: number } | undefined {
+    return this.#clockSkew
+  }
+
   #refuse(reason: RefusalReason, action: 'drain' | 'close'): HandshakeStep {
     this.#state = { phase: 'done' }
     return { status: 'refused', reason, action }
@@ -120,6 +126,7 @@ export class ServerHandshake {
     const now = this.#context.now()
     const auth = queue.peek(AUTH_LENGTH)
     const match = scanned ?? this.#context.users.matchAuthId(auth, now)
+    if (match.status === 'clock-skew') this.#clockSkew = { user: match.user, seconds: match.time - now }
     if (match.status === 'found') {
       const authId = Buffer.from(auth)
       if (!this.#context.authIds.accept(authId, match.time, now)) return this.#refuse('AUTH_REPLAY', 'drain')

@@ -16,6 +16,7 @@ import { LegacyAuthTable } from '../protocol/legacy-auth.js'
 import { AuthIdReplayFilter, SessionHistory } from '../protocol/replay-filter.js'
 import { UserDirectory } from '../protocol/user-directory.js'
 import { createUser } from '../protocol/user.js'
+import { admit } from '../inbound/admission.js'
 import { createStreamDialer, createStreamServer } from '../transport/stream-settings.js'
 import { Instance, type Listener } from './instance.js'
 import type { RelayTimeouts } from '../streams/relay.js'
@@ -131,10 +132,20 @@ function buildInbound(
       const server = createStreamServer(inbound.stream, {
         listen: inbound.listen,
         port: inbound.port,
-        onStream: (stream, peer) => {
-          metrics?.countBytes(tag, stream)
-          vmess.accept(stream, peer)
-        },
+        onStream: admit(
+          inbound.admission,
+          (stream, peer) => {
+            metrics?.countBytes(tag, stream)
+            vmess.accept(stream, peer)
+          },
+          (peer) => {
+            metrics?.vmessInbound(tag).refused('ADMISSION_LIMIT')
+            logger.info(
+              { source: `${peer.remoteAddress}:${peer.remotePort}` },
+              'connection over the admission limit',
+            )
+          },
+        ),
         logger,
       })
       return { tag, protocol: 'vmess', listen: () => server.listen(), close: (grace) => server.close(grace) }
@@ -223,6 +234,10 @@ export function buildInstance(
     defaultOutbound,
     domainStrategy: config.routing.domainStrategy,
     resolve: (host) => dns.resolve(host),
+    // The metrics endpoint is for the operator, never for a tunnel's user.
+    ...(config.metrics !== undefined
+      ? { protectedEndpoints: [{ host: config.metrics.listen.address, port: config.metrics.listen.port }] }
+      : {}),
   })
   const listeners = config.inbounds.map((inbound, index) =>
     buildInbound(config, inbound, inbound.tag ?? `inbound-${index}`, router, logs, metrics),

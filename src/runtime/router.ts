@@ -4,6 +4,8 @@ import type { Duplex } from 'node:stream'
 import type { ConnectionContext, Outbound, PacketChannel } from '../outbound/outbound.js'
 import type { Destination } from '../types.js'
 import type { Dispatcher } from '../outbound/outbound.js'
+import { PRIVATE_IP_RANGES } from '../config/defaults.js'
+import { canonicalIpLiteral, canonicalTarget } from './target-address.js'
 import { domainMatcher } from './domain-matcher.js'
 
 /** One routing rule: every condition given must match (V2Ray `routing.rules[]`, type "field"). */
@@ -92,6 +94,15 @@ function compileRule(rule: RouteRule, outbound: Outbound): CompiledRule {
   return { outbound, matches: (d, c) => checks.every((check) => check(d, c)) }
 }
 
+/** Where a listener on this machine may be reached from inside it. */
+const OWN_ADDRESSES = ipList(PRIVATE_IP_RANGES)
+
+/** `destination` with an IP literal in plain form (a domain, "localhost" included, stays as is). */
+function canonicalLiteral(destination: Destination): Destination {
+  const host = canonicalIpLiteral(destination.host)
+  return host === undefined || host === destination.host ? destination : { ...destination, host }
+}
+
 async function systemResolve(host: string): Promise<readonly string[]> {
   return (await lookup(host, { all: true })).map((entry) => entry.address)
 }
@@ -108,6 +119,7 @@ export class Router implements Dispatcher {
   readonly #rules: readonly CompiledRule[]
   readonly #defaultOutbound: Outbound
   readonly #resolveDomains: boolean
+  readonly #protected: readonly { readonly host: string; readonly port: number }[]
   readonly #resolve: (host: string) => Promise<readonly string[]>
 
   constructor(options: {
@@ -115,9 +127,15 @@ export class Router implements Dispatcher {
     outbounds: ReadonlyMap<string, Outbound>
     defaultOutbound: Outbound
     domainStrategy?: DomainStrategy
+    /**
+     * This process's own endpoints that no tunnel may reach (the metrics endpoint): refused when the
+     * target is that address, or a loopback, unspecified or private one, with that port.
+     */
+    protectedEndpoints?: readonly { readonly host: string; readonly port: number }[]
     /** The IPs of a domain (V2Ray's DNS: `dns.hosts`, then `dns.servers`); the system resolver when absent. */
     resolve?: (host: string) => Promise<readonly string[]>
   }) {
+    this.#protected = options.protectedEndpoints ?? []
     this.#resolveDomains = (options.domainStrategy ?? 'AsIs') !== 'AsIs'
     this.#resolve = options.resolve ?? systemResolve
     this.#rules = options.rules.map((rule) => {
@@ -134,11 +152,27 @@ export class Router implements Dispatcher {
   }
 
   #match(destination: Destination, context: ConnectionContext): Outbound | undefined {
-    for (const rule of this.#rules) if (rule.matches(destination, context)) return rule.outbound
+    const host = canonicalTarget(destination.host)
+    const seen = host === destination.host ? destination : { ...destination, host }
+    // Domain conditions see the name as asked ("localhost"), IP conditions the address it stands for.
+    for (const rule of this.#rules) {
+      if (rule.matches(destination, context) || (seen !== destination && rule.matches(seen, context)))
+        return rule.outbound
+    }
     return undefined
   }
 
-  async dialTcp(destination: Destination, context: ConnectionContext): Promise<Duplex> {
+  async dialTcp(requested: Destination, context: ConnectionContext): Promise<Duplex> {
+    // The literal routed is the literal dialled, whatever its spelling.
+    const destination = canonicalLiteral(requested)
+    if (this.#isProtected(destination)) {
+      throw Object.assign(
+        new Error(`Cannot dial ${destination.host}:${destination.port}: this server's own endpoint`),
+        {
+          code: 'TARGET_FORBIDDEN',
+        },
+      )
+    }
     let outbound = this.#match(destination, context)
     if (
       outbound === undefined &&
@@ -154,6 +188,17 @@ export class Router implements Dispatcher {
       }
     }
     return (outbound ?? this.#defaultOutbound).dialTcp(destination, context)
+  }
+
+  #isProtected(destination: Destination): boolean {
+    if (this.#protected.length === 0) return false
+    const host = canonicalTarget(destination.host)
+    return this.#protected.some(
+      (endpoint) =>
+        endpoint.port === destination.port &&
+        (host === canonicalTarget(endpoint.host) ||
+          OWN_ADDRESSES.check(host, isIP(host) === 6 ? 'ipv6' : 'ipv4')),
+    )
   }
 
   openUdp(context: ConnectionContext): PacketChannel {
@@ -175,8 +220,9 @@ class RoutedPacketChannel implements PacketChannel {
     this.#context = context
   }
 
-  send(payload: Buffer, to: Destination): void {
+  send(payload: Buffer, requested: Destination): void {
     if (this.#closed) return
+    const to = canonicalLiteral(requested)
     const outbound = this.#router.pick(to, this.#context)
     let channel = this.#channels.get(outbound)
     if (channel === undefined) {

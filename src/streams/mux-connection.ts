@@ -30,6 +30,8 @@ export interface MuxConnectionEvents {
   readonly onSessionCount?: (count: number) => void
   /** The peer finished sending (end of the VMess body). */
   readonly onInputEnd?: () => void
+  /** A session's handler threw; the connection is closing. */
+  readonly onFault?: (error: unknown) => void
   /** The peer's bytes are not Mux.Cool; the connection is closing. */
   readonly onProtocolError?: (error: ProtocolError) => void
   /** The transport has closed; every session has been told. */
@@ -196,9 +198,15 @@ export class MuxConnection {
       this.#fail(error)
       return
     }
-    for (const frame of frames) {
-      if (this.#closed || this.#ending) return
-      this.#dispatch(frame)
+    try {
+      for (const frame of frames) {
+        if (this.#closed || this.#ending) return
+        this.#dispatch(frame)
+      }
+    } catch (error) {
+      // A sub-session's handler threw: this connection fails, never the process.
+      this.#events.onFault?.(error)
+      this.#transport.destroy()
     }
   }
 

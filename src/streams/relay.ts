@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream'
+import { contained } from './contain.js'
 
 /** Idle limits of a tunnel (PROTOCOL §9 `policy`), in milliseconds. */
 export interface RelayTimeouts {
@@ -51,7 +52,13 @@ export function resetStream(stream: Duplex): void {
 export function relay(
   client: Duplex,
   target: Duplex,
-  options: { timeouts: RelayTimeouts; onStats?: (stats: RelayStats) => void; abort?: RelayAbort },
+  options: {
+    timeouts: RelayTimeouts
+    onStats?: (stats: RelayStats) => void
+    abort?: RelayAbort
+    /** A handler of this tunnel threw: both sides are aborted, and this is told why (once). */
+    onFault?: (error: unknown) => void
+  },
 ): Promise<RelayStats> {
   const stats: RelayStats = { uplinkBytes: 0, downlinkBytes: 0 }
   const timeouts = options.timeouts
@@ -99,17 +106,28 @@ export function relay(
       timer = setTimeout(checkIdle, idleLimit)
     }
 
+    let faulted = false
+    const fault = (error: unknown): void => {
+      if (faulted) return
+      faulted = true
+      abortClient()
+      abortTarget()
+      options.onFault?.(error)
+    }
     const pump = (from: Duplex, to: Duplex, onBytes: (n: number) => void, onEnd: () => void): void => {
       let waiting = false
-      from.on('data', (chunk: Buffer) => {
-        lastActivity = Date.now()
-        onBytes(chunk.length)
-        if (!to.write(chunk)) {
-          from.pause()
-          if (!waiting) stalled++
-          waiting = true
-        }
-      })
+      from.on(
+        'data',
+        contained((chunk: Buffer) => {
+          lastActivity = Date.now()
+          onBytes(chunk.length)
+          if (!to.write(chunk)) {
+            from.pause()
+            if (!waiting) stalled++
+            waiting = true
+          }
+        }, fault),
+      )
       to.on('drain', () => {
         // Bytes left our buffers: a slow reader is slow, not idle.
         lastActivity = Date.now()
@@ -117,10 +135,13 @@ export function relay(
         waiting = false
         from.resume()
       })
-      from.on('end', () => {
-        to.end()
-        onEnd()
-      })
+      from.on(
+        'end',
+        contained(() => {
+          to.end()
+          onEnd()
+        }, fault),
+      )
       // Inbounds pause sockets while the target is dialled; adding 'data' does not undo that.
       from.resume()
     }

@@ -57,6 +57,8 @@ export class VmessServerStream extends Duplex {
        * reads what it writes, and sing-box or mihomo clients cannot read 64 KiB chunks (PROTOCOL §7.3).
        */
       maxChunkLength?: number
+      /** The client's EOF already came (while its header was being matched). */
+      inputEnded?: boolean
     },
   ) {
     const packet = transferOf(options.header) === 'packet'
@@ -71,6 +73,7 @@ export class VmessServerStream extends Duplex {
     socket.on('close', () => this.destroy())
     const buffered = options.buffered.drain()
     for (const bytes of buffered) this.#receive(bytes)
+    if (options.inputEnded === true && !this.destroyed && !this.readableEnded) this.#onEnd()
   }
 
   #receive(bytes: Buffer): void {

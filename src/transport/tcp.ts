@@ -98,11 +98,14 @@ export function listenServer(server: Server, host: string, port: number): Promis
   })
 }
 
-/** Stops accepting and destroys remaining connections after `graceMs`. */
+/**
+ * Stops accepting and resets remaining connections after `graceMs`: a tunnel cut by shutdown ends
+ * with an RST, so the app sees an abort rather than a complete transfer.
+ */
 export function closeServer(server: Server, connections: Set<Duplex>, graceMs: number): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
-      for (const socket of connections) socket.destroy()
+      for (const socket of connections) abortConnection(socket)
     }, graceMs)
     server.close(() => {
       clearTimeout(timer)
@@ -110,6 +113,20 @@ export function closeServer(server: Server, connections: Set<Duplex>, graceMs: n
     })
     if (connections.size === 0) clearTimeout(timer)
   })
+}
+
+/** Destroys `socket` with an RST when it is a TCP socket (a TLS socket or other stream: a plain destroy). */
+export function abortConnection(socket: Duplex): void {
+  const tcp = socket as Duplex & { resetAndDestroy?: () => unknown }
+  if (!socket.destroyed && typeof tcp.resetAndDestroy === 'function') {
+    try {
+      tcp.resetAndDestroy()
+      return
+    } catch {
+      // Not a TCP handle (TLS wraps it): destroy is all there is.
+    }
+  }
+  socket.destroy()
 }
 
 /** Tracks a server's open connections so `closeServer` can end them after the grace period. */

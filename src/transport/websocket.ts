@@ -1,6 +1,7 @@
 // The WebSocket transport (`network: "ws"`) of V2Ray 4.34, with both spellings of early data: Xray's `?ed=N`
 // (base64url in Sec-WebSocket-Protocol, echoed by the server) and v2fly's `maxEarlyData` with
 // `earlyDataHeaderName` (a named header, or appended to the path when no name is given).
+import { MAX_WEBSOCKET_FIRST_MESSAGE_BYTES, MAX_WEBSOCKET_UNAUTHENTICATED_BYTES } from '../budgets.js'
 import type { WebSocketConfig, WebSocketEarlyData } from '../config/types.js'
 import { createServer, type IncomingMessage } from 'node:http'
 import { createRequire } from 'node:module'
@@ -206,6 +207,7 @@ export function createWebSocketAcceptor(
   const peers = new WeakMap<object, PeerInfo>()
   const deadlines = new WeakMap<object, NodeJS.Timeout>()
   const echoedProtocols = new WeakMap<IncomingMessage, string>()
+  const unauthenticated = { bytes: 0 }
 
   const wss = new (wsLibrary().WebSocketServer)({
     noServer: true,
@@ -276,6 +278,7 @@ export function createWebSocketAcceptor(
       Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor,
     )
     wss.handleUpgrade(request, socket, head, (ws) => {
+      limitFirstMessage(ws, socket, unauthenticated)
       const stream = new WebSocketStream(ws, earlyData === undefined ? {} : { earlyData })
       stream.on('error', () => undefined)
       options.onStream(stream, peer)
@@ -290,6 +293,34 @@ export function createWebSocketAcceptor(
     socket.once('close', () => clearTimeout(deadline))
     http.emit('connection', socket)
   }
+}
+
+/**
+ * ws holds a message until it is complete (up to maxPayload), before the VMess inbound sees a byte:
+ * until the first message completes, the connection's raw bytes count against a per-connection and a
+ * per-listener budget (src/budgets.ts), and a connection over either is closed.
+ */
+function limitFirstMessage(ws: WebSocket, socket: Duplex, unauthenticated: { bytes: number }): void {
+  let held = 0
+  const release = (): void => {
+    socket.off('data', onData)
+    unauthenticated.bytes -= held
+    held = 0
+  }
+  const onData = (bytes: Buffer): void => {
+    held += bytes.length
+    unauthenticated.bytes += bytes.length
+    if (
+      held > MAX_WEBSOCKET_FIRST_MESSAGE_BYTES ||
+      unauthenticated.bytes > MAX_WEBSOCKET_UNAUTHENTICATED_BYTES
+    ) {
+      release()
+      socket.destroy()
+    }
+  }
+  socket.on('data', onData)
+  ws.once('message', release)
+  socket.once('close', release)
 }
 
 /** Something that opens the byte stream a WebSocket runs on: TCP or TLS. */
