@@ -1,6 +1,6 @@
 /**
  * Seal and open throughput of the VMess body codecs (no sockets), beside node:crypto doing the same
- * cipher work at the same chunk size: the ratio is the framing overhead (STYLE §7).
+ * cipher work at the same chunk size: the ratio is the framing overhead (docs/architecture.md §7).
  * Run: npm run bench:codec
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
@@ -23,7 +23,7 @@ interface Case {
   label: string
 }
 
-// Options as V2Ray sends them (PROTOCOL §10).
+// Options as V2Ray sends them (docs/protocol.md §10).
 const CASES: Case[] = [
   { name: 'aes-128-gcm', security: 3, options: 0x0d, label: 'SMP' },
   { name: 'chacha20-poly1305', security: 4, options: 0x0d, label: 'SMP' },
@@ -49,7 +49,7 @@ function paramsOf(c: Case): BodyParams {
 
 /**
  * Runs `work` (which processes `bytes` payload bytes) and returns MB per CPU second: this process's
- * CPU time, so other processes on a shared box skew it less than wall time (as PROTOCOL §7.3 measures).
+ * CPU time, so other processes on a shared box skew it less than wall time (as docs/protocol.md §7.3 measures).
  */
 function time(work: () => void, bytes: number): number {
   const start = process.cpuUsage()

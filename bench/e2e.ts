@@ -1,5 +1,5 @@
 /**
- * tsray against V2Ray 4.34 end to end, on this machine, in one run (STYLE §7):
+ * tsray against V2Ray 4.34 end to end, on this machine, in one run (docs/architecture.md §7):
  *
  *   load tool ──► client (port-forward or SOCKS5 inbound) ──VMess over 127.0.0.1──► server ──► target
  *

@@ -53,11 +53,11 @@ export {
   parseUuid,
   type VmessUser,
 } from './protocol/user.js'
-/** The AEAD AuthID (PROTOCOL §4.2). */
+/** The AEAD AuthID (docs/protocol.md §4.2). */
 export { createAuthId, openAuthId } from './protocol/auth-id.js'
-/** Legacy (alterId) authentication and the server's time-window table (PROTOCOL §3). */
+/** Legacy (alterId) authentication and the server's time-window table (docs/protocol.md §3). */
 export { legacyAuth, LegacyAuthTable } from './protocol/legacy-auth.js'
-/** Request header encode/parse and both wire forms (PROTOCOL §4, §5). */
+/** Request header encode/parse and both wire forms (docs/protocol.md §4, §5). */
 export {
   encodeLegacyRequestHeader,
   encodeRequestHeader,
@@ -65,7 +65,7 @@ export {
   sealAeadRequestHeader,
   type RequestHeader,
 } from './protocol/request-header.js'
-/** Response header encode/parse for both header kinds, and the switch-account command (PROTOCOL §6). */
+/** Response header encode/parse for both header kinds, and the switch-account command (docs/protocol.md §6). */
 export {
   deriveResponseKeys,
   encodeAeadResponseHeader,
@@ -77,13 +77,13 @@ export {
 } from './protocol/response-header.js'
 /** A client request: header plus wire bytes, and the security words resolved as V2Ray sends them. */
 export { createClientRequest, resolveSecurity, type ClientRequest } from './protocol/client-request.js'
-/** The server handshake push parser with its replay defences (PROTOCOL §4.3, §9). */
+/** The server handshake push parser with its replay defences (docs/protocol.md §4.3, §9). */
 export { ServerHandshake, type HandshakeStep, type RefusalReason } from './protocol/server-handshake.js'
 /** Finds the user of an AuthID among many. */
 export { UserDirectory } from './protocol/user-directory.js'
 /** Exact AuthID replay filter and (user, key, IV) session history. */
 export { AuthIdReplayFilter, SessionHistory } from './protocol/replay-filter.js'
-/** Body framing for every security and option (PROTOCOL §7). */
+/** Body framing for every security and option (docs/protocol.md §7). */
 export { type BodyParams, type Transfer } from './protocol/body-framing.js'
 /** Turns plaintext into body chunks. */
 export { ChunkSealer } from './protocol/chunk-sealer.js'
@@ -91,9 +91,9 @@ export { ChunkSealer } from './protocol/chunk-sealer.js'
 export { ChunkOpener } from './protocol/chunk-opener.js'
 /** Body parameters of each direction of a session. */
 export { requestBodyParams, responseBodyParams } from './protocol/session-keys.js'
-/** Mux.Cool frames, XUDP included (PROTOCOL §8). */
+/** Mux.Cool frames, XUDP included (docs/protocol.md §8). */
 export { encodeMuxFrame, MuxFrameParser, parseMuxFrame, type MuxFrame } from './protocol/mux-frame.js'
-/** packetaddr datagrams (PROTOCOL §8). */
+/** packetaddr datagrams (docs/protocol.md §8). */
 export { encodePacketAddrDatagram, parsePacketAddrDatagram } from './protocol/udp-packet.js'
 /** A byte queue for push parsers. */
 export { ByteQueue } from './protocol/byte-queue.js'

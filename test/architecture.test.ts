@@ -30,7 +30,7 @@ function importsOf(source: string): string[] {
   return out
 }
 
-/** Which local layers and which packages each layer may import (STYLE §1). */
+/** Which local layers and which packages each layer may import (docs/architecture.md §1). */
 const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
   'errors.ts': { layers: [], packages: [] },
   'types.ts': { layers: [], packages: [] },
@@ -136,7 +136,7 @@ const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
   },
 }
 
-test('src/ layers import only what STYLE §1 allows', () => {
+test('src/ layers import only what docs/architecture.md §1 allows', () => {
   const problems: string[] = []
   for (const file of sourceFiles(SRC)) {
     const layer = layerOf(file)
@@ -176,7 +176,7 @@ test('the protocol core and crypto are pure: no timers, no sockets, no Math.rand
 })
 
 test('the architecture check catches a wrong-way import', () => {
-  // The rule table must refuse what STYLE forbids, or the test above proves nothing.
+  // The rule table must refuse what docs/architecture.md forbids, or the test above proves nothing.
   assert.ok(!ALLOWED.protocol!.packages.includes('node:net'))
   assert.ok(!ALLOWED.protocol!.layers.includes('streams'))
   assert.deepEqual(importsOf("import { connect } from 'node:net'\nexport { x } from './y.js'"), [

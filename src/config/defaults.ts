@@ -1,5 +1,5 @@
 // Defaults a V2Ray v4 config falls back to when a key is absent. The policy values are V2Ray's code
-// defaults since mid-2020 (and Xray's), not the 4/300/2/5 s its documentation still gives (PROTOCOL §9).
+// defaults since mid-2020 (and Xray's), not the 4/300/2/5 s its documentation still gives (docs/protocol.md §9).
 
 /** `handshake`: one read deadline covering the whole request-header read, drain included. */
 export const HANDSHAKE_TIMEOUT_MS = 60_000
@@ -25,7 +25,7 @@ export const DEFAULT_LEGACY_HEADER_MODE = 'accept'
 export const MAX_ALTER_ID = 65535
 /** Largest user `level` (a byte in V2Ray's config). */
 export const MAX_USER_LEVEL = 255
-/** A VMess id that is not a UUID may be this long at most; Xray maps such ids to a UUIDv5 (PROTOCOL §1). */
+/** A VMess id that is not a UUID may be this long at most; Xray maps such ids to a UUIDv5 (docs/protocol.md §1). */
 export const MAX_NON_UUID_ID_BYTES = 30
 
 /** What `geoip:private` stands for in routing rules: v2fly/geoip's "private" list, so no geoip.dat is needed. */

@@ -72,7 +72,7 @@ function readMuxConcurrency(value: unknown): number | Failure {
   )
 }
 
-/** `outbounds[].mux` (Mux.Cool, PROTOCOL §8). */
+/** `outbounds[].mux` (Mux.Cool, docs/protocol.md §8). */
 const muxSchema = z
   .object({
     enabled: leaf(optional(readBoolean, false)),

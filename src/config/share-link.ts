@@ -6,10 +6,10 @@ import { NETWORK_IDS, type NetworkId, NETWORKS, uriFieldNames } from './networks
 
 /** Longest link text read, so a pasted blob cannot make the parser chew on megabytes. */
 export const MAX_VMESS_LINK_LENGTH = 16 * 1024
-/** Longest non-UUID `id` (Xray and sing-box map such strings to a UUIDv5, PROTOCOL §1). */
+/** Longest non-UUID `id` (Xray and sing-box map such strings to a UUIDv5, docs/protocol.md §1). */
 export const MAX_ID_TEXT_BYTES = 30
 
-/** Transports a link can name (peers.md §3.1), in v2rayN's spelling (`h2` for HTTP/2): the table's rows with links. */
+/** Transports a link can name (docs/compatibility.md §3.1), in v2rayN's spelling (`h2` for HTTP/2): the table's rows with links. */
 export const VMESS_NETWORKS = NETWORK_IDS.filter((id) => NETWORKS[id].link !== undefined) as VmessNetwork[]
 export type VmessNetwork = Exclude<NetworkId, 'domainsocket'>
 
@@ -97,7 +97,7 @@ function parseSecurity(text: string): SecurityName {
   return found
 }
 
-/** The network and header type of v2rayN's `net` and `type` (peers.md §3.1: `http` is h2 unless type is http). */
+/** The network and header type of v2rayN's `net` and `type` (docs/compatibility.md §3.1: `http` is h2 unless type is http). */
 function parseNetwork(net: string, type: string): { network: VmessNetwork; headerType: string } {
   const headerType = type === '' ? 'none' : type
   const lower = net.toLowerCase()
@@ -114,7 +114,7 @@ function parseNetwork(net: string, type: string): { network: VmessNetwork; heade
   }
 }
 
-/** TLS on or off; readers treat anything ending in `tls` as TLS (peers.md §3.1). */
+/** TLS on or off; readers treat anything ending in `tls` as TLS (docs/compatibility.md §3.1). */
 function parseTls(text: string): boolean {
   const lower = text.toLowerCase()
   if (lower === '' || lower === 'none' || lower === '0' || lower === 'false') return false
@@ -249,7 +249,7 @@ function fromV2raynJson(text: string): VmessLink {
   })
 }
 
-/** Host, path and header type of the standard URI, whose names depend on the transport (peers.md §3.2). */
+/** Host, path and header type of the standard URI, whose names depend on the transport (docs/compatibility.md §3.2). */
 function uriTransport(
   network: VmessNetwork,
   params: Map<string, string>,
@@ -297,7 +297,7 @@ function fromStandardUri(body: string): VmessLink {
   })
 }
 
-/** Shadowrocket: base64(`cipher:uuid@host:port`) then a plain query (peers.md §3.3). */
+/** Shadowrocket: base64(`cipher:uuid@host:port`) then a plain query (docs/compatibility.md §3.3). */
 function fromShadowrocket(decoded: string, query: string): VmessLink {
   const match = /^([^:]*):([^@]+)@(.+)$/.exec(decoded.trim())
   if (match === null) throw invalid('the base64 text is not JSON or cipher:uuid@host:port')
@@ -344,7 +344,7 @@ function fromShadowrocket(decoded: string, query: string): VmessLink {
   })
 }
 
-/** Quantumult: base64(`name = vmess, host, port, cipher, "uuid", key=value, …`) (peers.md §3.3). */
+/** Quantumult: base64(`name = vmess, host, port, cipher, "uuid", key=value, …`) (docs/compatibility.md §3.3). */
 function fromQuantumult(decoded: string): VmessLink {
   const [head, ...rest] = decoded.trim().split(',')
   const positional = rest.slice(0, 4).map((part) => part.trim())
@@ -386,7 +386,7 @@ function fromQuantumult(decoded: string): VmessLink {
 
 /**
  * Reads a `vmess://` share link: v2rayN base64 JSON, the standard URI, or the Shadowrocket and
- * Quantumult shapes (peers.md §3). Throws `LINK_INVALID` for anything else.
+ * Quantumult shapes (docs/compatibility.md §3). Throws `LINK_INVALID` for anything else.
  * @example
  * const link = parseVmessLink('vmess://b831381d-6324-4d53-ad4f-8cda48b30811@example.com:443?security=tls#demo')
  * link.tls // true

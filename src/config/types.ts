@@ -282,7 +282,7 @@ export interface VmessOutboundSettings {
   readonly vnext: readonly VmessServer[]
   /**
    * tsray's own key: the largest whole chunk the outbound writes over TCP. Absent: 65,535, which V2Ray,
-   * Xray and tsray servers read; a sing-box or mihomo server needs 16,450 (PROTOCOL §7.3).
+   * Xray and tsray servers read; a sing-box or mihomo server needs 16,450 (docs/protocol.md §7.3).
    */
   readonly maxChunkLength?: number
 }

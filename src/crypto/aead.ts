@@ -8,7 +8,7 @@ export type AeadAlgorithm = 'aes-128-gcm' | 'chacha20-poly1305'
 /** Size of the authentication tag of both AEAD ciphers. */
 export const AEAD_TAG_LENGTH = 16
 
-/** VMess turns a 16-byte key into ChaCha20's 32 bytes as MD5(k) ‖ MD5(MD5(k)) (PROTOCOL §7.1). */
+/** VMess turns a 16-byte key into ChaCha20's 32 bytes as MD5(k) ‖ MD5(MD5(k)) (docs/protocol.md §7.1). */
 export function expandChachaKey(key16: Uint8Array): Buffer {
   const first = md5(key16)
   return Buffer.concat([first, md5(first)])

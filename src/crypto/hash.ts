@@ -16,7 +16,7 @@ const SHORT_SHA256_INPUT = 256
 export function sha256(...parts: Uint8Array[]): Buffer {
   let length = 0
   for (const part of parts) length += part.length
-  // Response keys hash 16 bytes per connection (PROTOCOL §6.1): one JavaScript compression.
+  // Response keys hash 16 bytes per connection (docs/protocol.md §6.1): one JavaScript compression.
   if (length <= SHORT_SHA256_INPUT) return sha256Finish(SHA256_EMPTY, parts)
   const hash = createHash('sha256')
   for (const part of parts) hash.update(part)
@@ -26,7 +26,7 @@ export function sha256(...parts: Uint8Array[]): Buffer {
 const FNV_OFFSET_BASIS = 0x811c9dc5
 const FNV_PRIME = 0x01000193
 
-/** FNV-1a/32 of `data[start..end)` as an unsigned integer (PROTOCOL §0). */
+/** FNV-1a/32 of `data[start..end)` as an unsigned integer (docs/protocol.md §0). */
 export function fnv1a32(data: Uint8Array, start = 0, end = data.length): number {
   let hash = FNV_OFFSET_BASIS
   for (let i = start; i < end; i++) {

@@ -16,7 +16,7 @@ const OPAD = 0x5c
 const W = SHA256_STATE_WORDS
 
 /*
- * The KDF (PROTOCOL §4.1) is HMAC-SHA256 keyed "VMess AEAD KDF" (level 0), then one HMAC level per
+ * The KDF (docs/protocol.md §4.1) is HMAC-SHA256 keyed "VMess AEAD KDF" (level 0), then one HMAC level per
  * path element, each using the level below as its hash. Expanded, every SHA-256 it runs starts with
  * fixed 64-byte key pads, so a chain of L levels is kept as SHA-256 states with those pads absorbed:
  *   state 0      root ipad ‖ ipad 1 ‖ … ‖ ipad L  (the innermost hash, which reads the key)
@@ -118,7 +118,7 @@ function labelChain(path: readonly (string | Uint8Array)[]): ChainNode {
 // The chain of one call once its per-connection elements are nested; consumed within the call.
 let scratch = new Int32Array(8 * W)
 
-/** The VMessAEAD KDF: 32 bytes of KDF(key, path…) (PROTOCOL §4.1). Strings are ASCII labels. */
+/** The VMessAEAD KDF: 32 bytes of KDF(key, path…) (docs/protocol.md §4.1). Strings are ASCII labels. */
 export function kdf(key: Uint8Array, ...path: (string | Uint8Array)[]): Buffer {
   const out = Buffer.allocUnsafe(SHA256_DIGEST_LENGTH)
   kdfInto(key, path, out)

@@ -1,6 +1,6 @@
 /**
  * SHA-256 (FIPS 180-4) in JavaScript, resumable from a saved state. The VMess KDF nests HMAC-SHA256
- * four deep over short inputs (PROTOCOL §4.1): node:crypto costs ~2 µs per HMAC object whatever it
+ * four deep over short inputs (docs/protocol.md §4.1): node:crypto costs ~2 µs per HMAC object whatever it
  * hashes, while most of the blocks here are fixed key pads whose state can be computed once and
  * resumed, so a KDF takes a handful of compressions instead. States are 8 words at an offset of an
  * Int32Array, so a caller keeps many in one array and nothing is allocated per block. No table is

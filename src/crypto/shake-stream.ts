@@ -5,9 +5,9 @@ const FIRST_BLOCK_BYTES = 64
 const MAX_BLOCK_BYTES = 1 << 20
 
 /**
- * SHAKE128(seed) read as consecutive big-endian 16-bit values (PROTOCOL §7.4). node:crypto has no
+ * SHAKE128(seed) read as consecutive big-endian 16-bit values (docs/protocol.md §7.4). node:crypto has no
  * incremental XOF, but SHAKE output is prefix-stable, so the stream is regenerated in growing blocks
- * and read from where it left off (PROTOCOL §13).
+ * and read from where it left off (docs/protocol.md §13).
  */
 export class ShakeStream {
   readonly #seed: Buffer

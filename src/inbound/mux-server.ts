@@ -40,7 +40,7 @@ export interface MuxServerOptions {
 }
 
 /**
- * Serves the plaintext body of a VMess Mux.Cool request (Cmd 3, PROTOCOL §8): each New frame opens a
+ * Serves the plaintext body of a VMess Mux.Cool request (Cmd 3, docs/protocol.md §8): each New frame opens a
  * TCP or UDP sub-session routed through the dispatcher, Keep frames carry its data, End closes it.
  * XUDP (Xray's UDP on session 0, or any UDP New with a GlobalID) is answered with the peer's address on
  * every datagram. Malformed frames close the connection; a connection without sub-sessions closes
@@ -248,7 +248,7 @@ function claimXudpChannel(key: string, connection: MuxConnection, options: MuxSe
 /**
  * A UDP sub-session: each frame's data is one datagram, sent to the frame's own address when an XUDP
  * Keep frame names one, else to the New frame's target; replies go back as Keep frames, with their
- * source address when the client speaks XUDP (PROTOCOL §8).
+ * source address when the client speaks XUDP (docs/protocol.md §8).
  */
 class MuxUdpSession implements MuxSession {
   readonly #connection: MuxConnection

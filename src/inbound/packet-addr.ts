@@ -5,14 +5,14 @@ import { encodePacketAddrDatagram, parsePacketAddrDatagram } from '../protocol/u
 
 /**
  * Largest packetaddr datagram (prefix included) sent back: what one 2 KiB UDP chunk carries with a
- * 16-byte tag and 64 bytes of global padding, the most any security needs (PROTOCOL §8).
+ * 16-byte tag and 64 bytes of global padding, the most any security needs (docs/protocol.md §8).
  */
 export const MAX_PACKET_ADDR_REPLY = 2046 - 16 - 64
 /** Replies waiting to be sealed beyond this many datagrams are dropped (UDP is lossy). */
 export const MAX_PACKET_ADDR_BACKLOG_DATAGRAMS = 256
 
 /**
- * Serves a VMess UDP request to `sp.packet-addr.v2fly.arpa` (PROTOCOL §8): each datagram names its own
+ * Serves a VMess UDP request to `sp.packet-addr.v2fly.arpa` (docs/protocol.md §8): each datagram names its own
  * peer in a type ‖ address ‖ port prefix, and each reply carries its source the same way, so one
  * tunnel reaches many peers from one outbound socket. `stream` is in object mode, one datagram per
  * chunk; a malformed datagram is dropped, as is a reply from a peer that has no IP address.

@@ -70,7 +70,7 @@ export interface AccessRecord {
   readonly reason?: string
 }
 
-/** Per-server drain shape: D = 16 + 38 + B + r, r ∈ [0, R) per connection (PROTOCOL §9). */
+/** Per-server drain shape: D = 16 + 38 + B + r, r ∈ [0, R) per connection (docs/protocol.md §9). */
 export function drainShape(users: readonly VmessUser[]): { base: number; spread: number } {
   const hmac = createHmac('sha256', 'tsray drain')
   for (const user of [...users].sort((a, b) => a.id.compare(b.id))) hmac.update(user.id)
@@ -201,7 +201,7 @@ export class VmessInbound {
     })
     const phase = this.#track(socket)
     // Drawn per connection and counted from the first byte: a header still incomplete when it is
-    // reached ends there too, so a cut-short genuine header closes where random bytes would (PROTOCOL §9).
+    // reached ends there too, so a cut-short genuine header closes where random bytes would (docs/protocol.md §9).
     const threshold = this.#drain.base + secureRandomInt(0, this.#drain.spread)
     let received = 0
     let draining = false
@@ -358,7 +358,7 @@ export class VmessInbound {
     const context = { inboundTag: options.tag, source, user: user.email }
     const destination = `${header.command === Command.Udp ? 'udp' : 'tcp'}:${formatHostPort(header.host, header.port)}`
     if (header.command === Command.Mux) {
-      // Logged under V2Ray's internal target, then once per sub-session (PROTOCOL §8).
+      // Logged under V2Ray's internal target, then once per sub-session (docs/protocol.md §8).
       options.onAccess?.({ source, destination: 'tcp:v1.mux.cool:0', status: 'accepted', user: user.email })
       serveMux(stream, {
         dispatcher: options.dispatcher,

@@ -31,7 +31,7 @@ export interface MuxClientOptions {
 }
 
 /**
- * The client side of Mux.Cool (PROTOCOL §8), as V2Ray's `mux` outbound setting: TCP streams and UDP
+ * The client side of Mux.Cool (docs/protocol.md §8), as V2Ray's `mux` outbound setting: TCP streams and UDP
  * destinations become sub-sessions of shared VMess connections, at most `concurrency` at once on
  * each; when every connection is full a new one is opened, and idle ones close.
  *
@@ -215,7 +215,7 @@ class ClientConnection {
   }
 }
 
-/** UDP through mux: one sub-session per destination, one datagram per frame (PROTOCOL §8). */
+/** UDP through mux: one sub-session per destination, one datagram per frame (docs/protocol.md §8). */
 class MuxPacketChannel implements PacketChannel {
   readonly #client: MuxClient
   readonly #sessions = new Map<string, MuxUdpClientSession>()

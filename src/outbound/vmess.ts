@@ -40,7 +40,7 @@ export interface VmessMuxSettings {
   readonly idleCloseMs?: number
 }
 
-// V2Ray's internal target of a Mux.Cool request; the header itself carries no address (PROTOCOL §8).
+// V2Ray's internal target of a Mux.Cool request; the header itself carries no address (docs/protocol.md §8).
 const MUX_COOL_DESTINATION: Destination = { network: 'tcp', host: 'v1.mux.cool', port: 0 }
 
 /** The VMess server and user an outbound speaks to. */
@@ -48,7 +48,7 @@ export interface VmessServerSettings {
   readonly host: string
   readonly port: number
   readonly user: VmessUser
-  /** alterId > 0 sends the legacy header, as V2Ray 4.34 does (PROTOCOL §10). */
+  /** alterId > 0 sends the legacy header, as V2Ray 4.34 does (docs/protocol.md §10). */
   readonly legacy: boolean
   readonly security: SecurityName
 }
@@ -120,7 +120,7 @@ export class VmessOutbound implements Outbound {
     maxChunkLength?: number
     /** The transport to the server (TLS, WebSocket …); plain TCP when absent. */
     dial?: StreamDialer
-    /** Mux.Cool (V2Ray `mux.enabled`): streams and UDP share Cmd 3 connections (PROTOCOL §8). */
+    /** Mux.Cool (V2Ray `mux.enabled`): streams and UDP share Cmd 3 connections (docs/protocol.md §8). */
     mux?: VmessMuxSettings
     /** Where a server that cannot be dialled or does not answer is reported. */
     logger?: Logger
@@ -298,7 +298,7 @@ export class VmessOutbound implements Outbound {
   }
 }
 
-/** UDP over VMess: one Cmd 2 connection per destination, one chunk per datagram (PROTOCOL §8). */
+/** UDP over VMess: one Cmd 2 connection per destination, one chunk per datagram (docs/protocol.md §8). */
 class VmessPacketChannel implements PacketChannel {
   readonly #outbound: VmessOutbound
   readonly #sessions = new Map<string, Promise<VmessClientStream | undefined>>()

@@ -82,7 +82,7 @@ export function formatIp(bytes: Uint8Array): string {
 
 const DOMAIN_PATTERN = /^[A-Za-z0-9\-._]+$/
 
-/** Classifies a host: an IP literal (IPv4 or IPv6) or a domain (PROTOCOL §5 address rules). */
+/** Classifies a host: an IP literal (IPv4 or IPv6) or a domain (docs/protocol.md §5 address rules). */
 export function classifyHost(host: string): WireAddress {
   if (parseIpv4(host) !== undefined) return { type: AddressType.Ipv4, host }
   const v6 = parseIpv6(host)

@@ -2,10 +2,10 @@ import { createCipheriv, createDecipheriv } from 'node:crypto'
 import { crc32 } from '../crypto/hash.js'
 import type { RandomSource } from '../crypto/random.js'
 
-/** Length of the AuthID that opens every AEAD request (PROTOCOL §4.2). */
+/** Length of the AuthID that opens every AEAD request (docs/protocol.md §4.2). */
 export const AUTH_ID_LENGTH = 16
 
-/** Encrypts BE64(time) ‖ 4 random bytes ‖ CRC32 under the user's AuthID key (PROTOCOL §4.2). */
+/** Encrypts BE64(time) ‖ 4 random bytes ‖ CRC32 under the user's AuthID key (docs/protocol.md §4.2). */
 export function createAuthId(authIdKey: Uint8Array, options: { time: number; random: RandomSource }): Buffer {
   const plain = Buffer.alloc(AUTH_ID_LENGTH)
   plain.writeBigUInt64BE(BigInt(options.time), 0)

@@ -10,33 +10,33 @@ import {
 import { ProtocolError } from '../errors.js'
 import { MAX_CHUNK_LENGTH, Option, Security } from './constants.js'
 
-/** How a body travels: TCP and Mux.Cool are a stream, UDP is packets, one chunk each (PROTOCOL §7.2, §8). */
+/** How a body travels: TCP and Mux.Cool are a stream, UDP is packets, one chunk each (docs/protocol.md §7.2, §8). */
 export type Transfer = 'stream' | 'packet'
 
-/** Everything that decides one direction's body framing (PROTOCOL §7.1, §7.2). */
+/** Everything that decides one direction's body framing (docs/protocol.md §7.1, §7.2). */
 export interface BodyParams {
   /** Wire value: 1 cfb, 3 gcm, 4 chacha, 5 none (the header parser reads 0 as 1; zero is sent as 5). */
   security: number
-  /** Request option bits: S 0x01, M 0x04, P 0x08, A 0x10 (PROTOCOL §5). */
+  /** Request option bits: S 0x01, M 0x04, P 0x08, A 0x10 (docs/protocol.md §5). */
   options: number
   transfer: Transfer
   /** This direction's 16-byte body key and IV: the request's K/I, or the response's rK/rI. */
   key: Buffer
   iv: Buffer
-  /** The request's K and I: option A seals both directions' lengths with them (PROTOCOL §7.6). */
+  /** The request's K and I: option A seals both directions' lengths with them (docs/protocol.md §7.6). */
   requestKey: Buffer
   requestIv: Buffer
-  /** Security 1 only: continue this CFB stream (a legacy response header's, PROTOCOL §6.3). */
+  /** Security 1 only: continue this CFB stream (a legacy response header's, docs/protocol.md §6.3). */
   cfb?: Cipher | Decipher
 }
 
 /**
- * The body layouts of PROTOCOL §7.2: `raw` bytes (no chunks), `bare` chunks (L ‖ payload, none + S
+ * The body layouts of docs/protocol.md §7.2: `raw` bytes (no chunks), `bare` chunks (L ‖ payload, none + S
  * over a stream) and `generic` chunks (L ‖ sealed(payload) ‖ padding, §7.3).
  */
 export type FramingKind = 'raw' | 'bare' | 'generic'
 
-/** How a chunk's payload is sealed (PROTOCOL §7.3). */
+/** How a chunk's payload is sealed (docs/protocol.md §7.3). */
 export type Sealing = 'aead' | 'fnv' | 'plain'
 
 /**
@@ -49,7 +49,7 @@ export interface AeadKey {
   readonly iv: Buffer
 }
 
-/** One direction's framing, resolved from PROTOCOL §7.2's table; the sealer and opener both read it. */
+/** One direction's framing, resolved from docs/protocol.md §7.2's table; the sealer and opener both read it. */
 export interface BodyFraming {
   readonly kind: FramingKind
   readonly sealing: Sealing
@@ -82,7 +82,7 @@ interface SecurityRow {
   readonly bareOnStream: boolean
 }
 
-// PROTOCOL §7.2 and §7.3 as data: one row per security value as sent on the wire.
+// docs/protocol.md §7.2 and §7.3 as data: one row per security value as sent on the wire.
 const SECURITY_ROWS: ReadonlyMap<number, SecurityRow> = new Map<number, SecurityRow>([
   [
     Security.Aes128Cfb,
@@ -118,7 +118,7 @@ const LENGTH_FIELD_LENGTH = 2
 const NONCE_LENGTH = 12
 
 function aeadKey(algorithm: AeadAlgorithm, key16: Buffer, iv: Buffer): AeadKey {
-  // ChaCha20 needs 32 bytes: MD5(k) ‖ MD5(MD5(k)) (PROTOCOL §7.1).
+  // ChaCha20 needs 32 bytes: MD5(k) ‖ MD5(MD5(k)) (docs/protocol.md §7.1).
   const key = algorithm === 'chacha20-poly1305' ? expandChachaKey(key16) : key16
   const [ownKey, ownIv] = ownCopies(key, iv.subarray(0, NONCE_LENGTH))
   return { algorithm, key: ownKey!, iv: ownIv! }
@@ -141,7 +141,7 @@ function ownCopies(...values: readonly Uint8Array[]): Buffer[] {
   })
 }
 
-/** Resolves PROTOCOL §7.2's table for one direction; throws ProtocolError for a body no peer can frame. */
+/** Resolves docs/protocol.md §7.2's table for one direction; throws ProtocolError for a body no peer can frame. */
 export function resolveBodyFraming(params: BodyParams): BodyFraming {
   const row = SECURITY_ROWS.get(params.security)
   if (row === undefined) {
@@ -154,7 +154,7 @@ export function resolveBodyFraming(params: BodyParams): BodyFraming {
   const stream = (options & Option.ChunkStream) !== 0
   const mask = (options & Option.ChunkMasking) !== 0
   const pad = (options & Option.GlobalPadding) !== 0
-  // V2Ray 4.34 crashes on P without M, v5 and Xray refuse it (PROTOCOL §5).
+  // V2Ray 4.34 crashes on P without M, v5 and Xray refuse it (docs/protocol.md §5).
   if (pad && !mask) {
     throw new ProtocolError(
       'PADDING_WITHOUT_MASK',
@@ -167,14 +167,14 @@ export function resolveBodyFraming(params: BodyParams): BodyFraming {
       : row.bareOnStream && params.transfer === 'stream'
         ? 'bare'
         : 'generic'
-  // Raw bytes lose datagram boundaries; UDP needs one chunk per datagram (PROTOCOL §7.2, §8).
+  // Raw bytes lose datagram boundaries; UDP needs one chunk per datagram (docs/protocol.md §7.2, §8).
   if (kind === 'raw' && params.transfer === 'packet') {
     throw new ProtocolError(
       'FRAMING_UNSUPPORTED',
       `Cannot frame packets: security is ${row.name} without option S, datagrams need chunks`,
     )
   }
-  // A is only understood with gcm and chacha; v5 and Xray ignore it for none and cfb (PROTOCOL §7.6).
+  // A is only understood with gcm and chacha; v5 and Xray ignore it for none and cfb (docs/protocol.md §7.6).
   const authLength = row.algorithm !== undefined && (options & Option.AuthenticatedLength) !== 0
   const padding = kind === 'generic' && pad
   const masking = kind !== 'raw' && mask && !authLength
@@ -196,12 +196,12 @@ export function resolveBodyFraming(params: BodyParams): BodyFraming {
   }
 }
 
-/** The largest padding a chunk can carry: p = next() mod 64; writers reserve 64 (PROTOCOL §7.3). */
+/** The largest padding a chunk can carry: p = next() mod 64; writers reserve 64 (docs/protocol.md §7.3). */
 export const PADDING_RESERVE = 64
 
 /**
  * Bytes a chunk adds around its payload at most: length field, tag and reserved padding. Payload
- * per chunk = maxChunkLength − this (PROTOCOL §7.3, §8).
+ * per chunk = maxChunkLength − this (docs/protocol.md §7.3, §8).
  */
 export function chunkOverhead(framing: BodyFraming): number {
   if (framing.kind === 'raw') return 0
@@ -226,7 +226,7 @@ export function bodyCfb(params: BodyParams, direction: 'seal' | 'open'): Cipher 
     : createDecipheriv('aes-128-cfb', params.key, params.iv)
 }
 
-/** One direction's cipher context for a framing key, the key set once (PROTOCOL §7.1). */
+/** One direction's cipher context for a framing key, the key set once (docs/protocol.md §7.1). */
 export function aeadContext(key: AeadKey | undefined, mode: 'seal' | 'open'): AeadContext | undefined {
   return key === undefined ? undefined : createAeadContext(key.algorithm, key.key, mode)
 }

@@ -30,7 +30,7 @@ const Phase = {
 type PhaseValue = (typeof Phase)[keyof typeof Phase]
 
 /**
- * Turns one direction's VMess body bytes back into plaintext (PROTOCOL §7): a push parser that
+ * Turns one direction's VMess body bytes back into plaintext (docs/protocol.md §7): a push parser that
  * accepts input split anywhere and returns every payload completed so far.
  * @example
  * const opener = new ChunkOpener({ security: 3, options: 0x0d, transfer: 'stream', key, iv, requestKey: key, requestIv: iv })
@@ -46,7 +46,7 @@ export class ChunkOpener {
   readonly #cfb: Cipher | Decipher | undefined
   readonly #payloadCipher: AeadContext | undefined
   readonly #lengthCipher: AeadContext | undefined
-  // Scratch for values consumed at once by the cipher (STYLE §8).
+  // Scratch for values consumed at once by the cipher (docs/architecture.md §8).
   readonly #nonce: Buffer
   readonly #lengthNonce: Buffer
   #counter = 0
@@ -90,12 +90,12 @@ export class ChunkOpener {
     this.#lengthNonce = framing.lengthKey?.iv ?? EMPTY
   }
 
-  /** True once the end-of-stream chunk was read; later bytes are ignored (PROTOCOL §7.7). */
+  /** True once the end-of-stream chunk was read; later bytes are ignored (docs/protocol.md §7.7). */
   get ended(): boolean {
     return this.#ended
   }
 
-  /** True when no chunk is partly received, so a transport close here is a clean end (PROTOCOL §7.7). */
+  /** True when no chunk is partly received, so a transport close here is a clean end (docs/protocol.md §7.7). */
   get atChunkBoundary(): boolean {
     return this.#framing.kind === 'raw' || (this.#phase === Phase.Length && this.#queue.length === 0)
   }
@@ -120,12 +120,12 @@ export class ChunkOpener {
   /**
    * Feeds received bytes (the opener keeps views of `wire` and may decrypt them in place: do not
    * reuse it). Returns every payload
-   * completed so far, never an empty one. For packets each is one whole datagram (PROTOCOL §8); for
+   * completed so far, never an empty one. For packets each is one whole datagram (docs/protocol.md §8); for
    * streams a chunk that arrived in pieces may come back in pieces.
    */
   push(wire: Buffer): Buffer[] {
     if (this.#ended || wire.length === 0) return []
-    // The whole direction is one CFB stream, length fields included, so decrypt as it arrives (PROTOCOL §7.2).
+    // The whole direction is one CFB stream, length fields included, so decrypt as it arrives (docs/protocol.md §7.2).
     const bytes = this.#cfb === undefined ? wire : this.#cfb.update(wire)
     if (this.#framing.kind === 'raw') return bytes.length === 0 ? [] : [bytes]
     const payloads: Buffer[] = []
@@ -186,7 +186,7 @@ export class ChunkOpener {
   #readLength(): void {
     const framing = this.#framing
     const shake = this.#shake
-    // The receiver draws in the sender's order: padding length, then mask (PROTOCOL §7.3).
+    // The receiver draws in the sender's order: padding length, then mask (docs/protocol.md §7.3).
     const padding = framing.padding && shake !== undefined ? shake.nextUint16() % PADDING_MODULUS : 0
     let length: number
     if (this.#lengthCipher === undefined) {
@@ -203,7 +203,7 @@ export class ChunkOpener {
       )
     }
     if (length === overhead) {
-      // V2Ray does not read the end chunk's tag and padding; drop them (PROTOCOL §7.3).
+      // V2Ray does not read the end chunk's tag and padding; drop them (docs/protocol.md §7.3).
       this.#ended = true
       this.#queue.drain()
       return
@@ -231,7 +231,7 @@ export class ChunkOpener {
     const input = this.#input
     const offset = this.#offset
     const take = Math.min(this.#remaining, input.length - offset)
-    // Views, no copy: a chunk within one read is opened in place (STYLE §8).
+    // Views, no copy: a chunk within one read is opened in place (docs/architecture.md §8).
     this.#pending.push(input.subarray(offset, offset + take))
     this.#pendingLength += take
     this.#offset = offset + take
@@ -243,7 +243,7 @@ export class ChunkOpener {
 
   /**
    * Opens the whole sealed payload with one cipher call once its tag is here, and releases it; the
-   * padding after the tag is dropped (PROTOCOL §7.3). One call per chunk, not per read: a chunk split
+   * padding after the tag is dropped (docs/protocol.md §7.3). One call per chunk, not per read: a chunk split
    * across reads would otherwise come out as several buffers, each a write downstream.
    */
   #release(payloads: Buffer[]): void {
@@ -263,7 +263,7 @@ export class ChunkOpener {
       }
       if (plaintext.length > 0) payloads.push(plaintext)
     } else if (this.#packet && pending.length > 1) {
-      // A datagram is returned whole (PROTOCOL §8).
+      // A datagram is returned whole (docs/protocol.md §8).
       payloads.push(Buffer.concat(pending, this.#pendingLength))
     } else {
       for (const plaintext of pending) if (plaintext.length > 0) payloads.push(plaintext)
@@ -275,7 +275,7 @@ export class ChunkOpener {
 
   #openWhole(): Buffer {
     this.#phase = Phase.Length
-    // Checksum first, then payload, then padding (PROTOCOL §7.3).
+    // Checksum first, then payload, then padding (docs/protocol.md §7.3).
     const chunk = this.#item
     const start = this.#itemOffset
     const payloadEnd = start + this.#fixedLength - this.#paddingLength
@@ -288,7 +288,7 @@ export class ChunkOpener {
   #nextNonce(): Buffer {
     // Nonces follow chunk order, which is the order chunks complete in.
     this.#nonce.writeUInt16BE(this.#counter, 0)
-    // Counters wrap silently at 65,536, as every core does (PROTOCOL §7.1).
+    // Counters wrap silently at 65,536, as every core does (docs/protocol.md §7.1).
     this.#counter = (this.#counter + 1) & COUNTER_MASK
     return this.#nonce
   }
@@ -297,7 +297,7 @@ export class ChunkOpener {
     const counter = this.#lengthCounter
     this.#lengthNonce.writeUInt16BE(counter, 0)
     this.#lengthCounter = (counter + 1) & COUNTER_MASK
-    // Both directions seal the length with the request key and IV (PROTOCOL §7.6). Opened in place:
+    // Both directions seal the length with the request key and IV (docs/protocol.md §7.6). Opened in place:
     // the field is a view of the input or a copy out of the queue, read once here.
     const field = this.#item
     const start = this.#itemOffset
@@ -322,7 +322,7 @@ function join(pieces: readonly Buffer[], length: number): Buffer {
 
 /**
  * A chunk's sealed payload that arrived in several reads, joined for one node:crypto call. The scratch
- * is consumed at once by `update`, which copies it out, so one buffer serves every opener (STYLE §8).
+ * is consumed at once by `update`, which copies it out, so one buffer serves every opener (docs/architecture.md §8).
  */
 let scratch = Buffer.alloc(0)
 function joinInScratch(pieces: readonly Buffer[], length: number): Buffer {

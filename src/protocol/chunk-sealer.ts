@@ -21,13 +21,13 @@ import { MAX_UDP_CHUNK_LENGTH } from './constants.js'
 
 /**
  * Default whole-chunk size for streams: a GCM/ChaCha cipher object costs the same whatever the chunk
- * size, so larger chunks are cheaper, and V2Ray 4.34 accepts them (PROTOCOL §7.3).
+ * size, so larger chunks are cheaper, and V2Ray 4.34 accepts them (docs/protocol.md §7.3).
  */
 export const STREAM_CHUNK_LENGTH = 16_384
 
 /**
  * Whole-chunk size for TCP tunnels: one chunk per 64 KiB socket read. V2Ray and Xray read chunks of
- * up to 65,535 bytes (PROTOCOL §7.3); measured with bench/e2e.ts, see README "Performance".
+ * up to 65,535 bytes (docs/protocol.md §7.3); measured with bench/e2e.ts, see README "Performance".
  */
 export const TCP_CHUNK_LENGTH = 65_535
 
@@ -108,7 +108,7 @@ const EMPTY = Buffer.alloc(0)
 const PADDING_MODULUS = 64
 const allocateWire = (length: number): Buffer => Buffer.allocUnsafe(length)
 /**
- * Scratch shared by every sealer, consumed within one `seal` or `end` call (STYLE §8): the SHAKE
+ * Scratch shared by every sealer, consumed within one `seal` or `end` call (docs/architecture.md §8): the SHAKE
  * draws of the current write (padding length, length mask per chunk) and a plaintext length field.
  */
 let draws = new Uint16Array(64)
@@ -117,7 +117,7 @@ const COUNTER_MASK = 0xffff
 
 /**
  * Largest payload per chunk (per datagram for packets) when whole chunks, length field and padding
- * included, stay ≤ maxChunkLength (PROTOCOL §7.3, §8); Infinity for raw bodies.
+ * included, stay ≤ maxChunkLength (docs/protocol.md §7.3, §8); Infinity for raw bodies.
  */
 export function maxPayloadFor(params: BodyParams, maxChunkLength: number): number {
   const framing = resolveBodyFraming(params)
@@ -127,7 +127,7 @@ export function maxPayloadFor(params: BodyParams, maxChunkLength: number): numbe
 }
 
 /**
- * Turns one direction's plaintext into VMess body bytes (PROTOCOL §7): `seal` per write, `end` once.
+ * Turns one direction's plaintext into VMess body bytes (docs/protocol.md §7): `seal` per write, `end` once.
  * @example
  * const sealer = new ChunkSealer({ security: 3, options: 0x0d, transfer: 'stream', key, iv, requestKey: key, requestIv: iv })
  * socket.write(sealer.seal(data))
@@ -188,11 +188,11 @@ export class ChunkSealer {
   /**
    * The wire bytes for `plaintext`: as many chunks as it needs, in one buffer from `allocate` (a
    * `WireBufferPool`'s `take`, for instance). A packet is one datagram, so exactly one chunk; an
-   * empty datagram is skipped (PROTOCOL §8). A raw none body returns `plaintext` itself.
+   * empty datagram is skipped (docs/protocol.md §8). A raw none body returns `plaintext` itself.
    */
   seal(plaintext: Buffer, allocate: (length: number) => Buffer = allocateWire): Buffer {
     if (this.#ended) throw new ProtocolError('BODY_ENDED', 'Cannot seal body: the end chunk was sent')
-    // An empty chunk would be the end marker (PROTOCOL §7.3).
+    // An empty chunk would be the end marker (docs/protocol.md §7.3).
     if (plaintext.length === 0) return EMPTY
     if (this.#framing.kind === 'raw') return this.#cfb === undefined ? plaintext : this.#cfb.update(plaintext)
     const maxPayload = this.#maxPayload
@@ -202,7 +202,7 @@ export class ChunkSealer {
         `Cannot seal datagram: length is ${plaintext.length}, limit is ${maxPayload}`,
       )
     }
-    // Size first (the SHAKE draws fix each chunk's padding), allocate once, write in place (STYLE §8).
+    // Size first (the SHAKE draws fix each chunk's padding), allocate once, write in place (docs/architecture.md §8).
     const count = Math.ceil(plaintext.length / maxPayload)
     const out = allocate(plaintext.length + this.#draw(count))
     let offset = 0
@@ -229,7 +229,7 @@ export class ChunkSealer {
     this.#lengthCipher?.free()
   }
 
-  /** The end-of-stream chunk when option S is set, else empty (the transport close ends it, PROTOCOL §7.7). */
+  /** The end-of-stream chunk when option S is set, else empty (the transport close ends it, docs/protocol.md §7.7). */
   end(): Buffer {
     if (this.#ended) return EMPTY
     this.#ended = true
@@ -240,12 +240,12 @@ export class ChunkSealer {
   }
 
   #finish(chunks: Buffer): Buffer {
-    // With cfb the whole chunk, length field included, goes through the direction's stream (PROTOCOL §7.2).
+    // With cfb the whole chunk, length field included, goes through the direction's stream (docs/protocol.md §7.2).
     return this.#cfb === undefined ? chunks : this.#cfb.update(chunks)
   }
 
   /**
-   * Draws the SHAKE values of the next `count` chunks into `draws`, in the order of PROTOCOL §7.3
+   * Draws the SHAKE values of the next `count` chunks into `draws`, in the order of docs/protocol.md §7.3
    * (padding length, then mask, per chunk), and returns the bytes they add around the payloads.
    */
   #draw(count: number): number {
@@ -288,7 +288,7 @@ export class ChunkSealer {
         }
         break
       case 'fnv':
-        // The checksum comes first (PROTOCOL §7.3).
+        // The checksum comes first (docs/protocol.md §7.3).
         out.writeUInt32BE(fnv1a32(plaintext, start, end), at)
         at += plaintext.copy(out, at + 4, start, end) + 4
         break
@@ -312,14 +312,14 @@ export class ChunkSealer {
     end: number,
   ): number {
     this.#nonce.writeUInt16BE(this.#counter, 0)
-    // Counters wrap silently at 65,536, as every core does (PROTOCOL §7.1).
+    // Counters wrap silently at 65,536, as every core does (docs/protocol.md §7.1).
     this.#counter = (this.#counter + 1) & COUNTER_MASK
     cipher.seal(this.#nonce, plaintext, start, end, out, at)
     return at + end - start + AEAD_TAG_LENGTH
   }
 
   #sealLength(cipher: AeadContext, out: Buffer, at: number, value: number): number {
-    // The stored value is L − 16 = n + p, sealed with the request key and IV (PROTOCOL §7.6).
+    // The stored value is L − 16 = n + p, sealed with the request key and IV (docs/protocol.md §7.6).
     lengthPlain.writeUInt16BE(value, 0)
     this.#lengthNonce.writeUInt16BE(this.#lengthCounter, 0)
     this.#lengthCounter = (this.#lengthCounter + 1) & COUNTER_MASK

@@ -10,7 +10,7 @@ import {
 import { deriveResponseKeys, type HeaderKind } from './response-header.js'
 import type { VmessUser } from './user.js'
 
-/** A configured security word resolved to the wire: value and the option bits V2Ray sends (PROTOCOL §10). */
+/** A configured security word resolved to the wire: value and the option bits V2Ray sends (docs/protocol.md §10). */
 export function resolveSecurity(
   name: SecurityName,
   options?: { preferAes?: boolean; udp?: boolean },
@@ -22,7 +22,7 @@ export function resolveSecurity(
     case 'chacha20-poly1305':
       return { security: Security.Chacha20Poly1305, options: smp }
     case 'auto':
-      // V2Ray picks GCM on amd64, arm64 and s390x (PROTOCOL §5).
+      // V2Ray picks GCM on amd64, arm64 and s390x (docs/protocol.md §5).
       return {
         security: (options?.preferAes ?? true) ? Security.Aes128Gcm : Security.Chacha20Poly1305,
         options: smp,
@@ -30,7 +30,7 @@ export function resolveSecurity(
     case 'none':
       return { security: Security.None, options: Option.ChunkStream | Option.ChunkMasking }
     case 'zero':
-      // Without S a UDP body has no datagram boundaries; keep S there, as sing-box does (PROTOCOL §8).
+      // Without S a UDP body has no datagram boundaries; keep S there, as sing-box does (docs/protocol.md §8).
       return { security: Security.None, options: options?.udp === true ? Option.ChunkStream : 0 }
     case 'aes-128-cfb':
       return { security: Security.Aes128Cfb, options: Option.ChunkStream }
@@ -47,7 +47,7 @@ export interface ClientRequest {
 
 /**
  * Builds a request header and its wire form: AEAD unless `legacy` is set, in which case it is signed
- * with a random alter ID (or the primary when the user has none), as V2Ray does (PROTOCOL §3.1, §10).
+ * with a random alter ID (or the primary when the user has none), as V2Ray does (docs/protocol.md §3.1, §10).
  */
 export function createClientRequest(
   user: VmessUser,
@@ -89,7 +89,7 @@ export function createClientRequest(
       random,
     })
   } else {
-    // V2Ray signs with now + uniform[−30, +29] and a random alter ID a₁…a_N (PROTOCOL §3.1).
+    // V2Ray signs with now + uniform[−30, +29] and a random alter ID a₁…a_N (docs/protocol.md §3.1).
     const time = options.now + (random(1).readUInt8(0) % 60) - 30
     const alterIndex = user.alterIds.length > 0 ? random(2).readUInt16BE(0) % user.alterIds.length : -1
     const signingId = alterIndex < 0 ? user.id : user.alterIds[alterIndex]!

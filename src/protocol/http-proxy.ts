@@ -54,7 +54,7 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const TARGET = /^[\x21-\x7e]+$/
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
 const VERSION = /^HTTP\/1\.[01]$/
-// The same character rule as PROTOCOL §5, so a parsed host can go into a VMess header as it is.
+// The same character rule as docs/protocol.md §5, so a parsed host can go into a VMess header as it is.
 const DOMAIN_PATTERN = /^[A-Za-z0-9\-._]+$/
 const PORT_PATTERN = /^\d{1,5}$/
 
@@ -90,7 +90,7 @@ function parseAuthority(text: string, defaultPort: number | undefined): { host: 
     if (hostText === '' || hostText.length > MAX_DOMAIN_LENGTH || !DOMAIN_PATTERN.test(hostText)) {
       throw invalid(`host "${hostText}" is not valid`)
     }
-    // A domain that is an IP literal is that IP (PROTOCOL §5).
+    // A domain that is an IP literal is that IP (docs/protocol.md §5).
     hostText = classifyHost(hostText).host
   }
   if (portText === undefined || portText === '') {

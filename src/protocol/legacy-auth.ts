@@ -3,7 +3,7 @@ import { TIME_WINDOW_SECONDS } from './constants.js'
 import { legacyTimeBytes } from './request-header.js'
 import type { VmessUser } from './user.js'
 
-/** HMAC-MD5(signing ID, BE64(t)): the 16 cleartext bytes that open a legacy request (PROTOCOL §3.1). */
+/** HMAC-MD5(signing ID, BE64(t)): the 16 cleartext bytes that open a legacy request (docs/protocol.md §3.1). */
 export function legacyAuth(signingId: Uint8Array, time: number): Buffer {
   return createHmac('md5', signingId).update(legacyTimeBytes(time)).digest()
 }
@@ -12,7 +12,7 @@ export function legacyAuth(signingId: Uint8Array, time: number): Buffer {
 export interface LegacyAuthEntry {
   readonly user: VmessUser
   readonly time: number
-  /** Burnt by a replay or a bad header under this auth (PROTOCOL §3.2 taint). */
+  /** Burnt by a replay or a bad header under this auth (docs/protocol.md §3.2 taint). */
   tainted: boolean
 }
 
@@ -29,7 +29,7 @@ const EMPTY_SECOND = -1
 
 /**
  * The server's legacy time-window table: auth value → (user, t) for every ID of every user and
- * every second t in [now − 120, now + 120] (PROTOCOL §3.2), with a taint bit per entry.
+ * every second t in [now − 120, now + 120] (docs/protocol.md §3.2), with a taint bit per entry.
  *
  * It is packed, so 10,000 users cost ≈ 24 B per entry instead of a JS object each: one block of
  * 16-byte auth values per second (in a ring of 256 seconds) and an open-addressing index of
@@ -126,7 +126,7 @@ export class LegacyAuthTable {
       if (time !== EMPTY_SECOND && (time < from || time > to)) left = this.#drop(slot, left)
     }
     if (left <= 0) return false
-    // Nearest seconds first: genuine clients sign with now + [−30, +29] (PROTOCOL §3.1).
+    // Nearest seconds first: genuine clients sign with now + [−30, +29] (docs/protocol.md §3.1).
     for (let distance = 0; distance <= to - now || distance <= now - from; distance++) {
       for (const time of distance === 0 ? [now] : [now - distance, now + distance]) {
         if (time < from || time > to || time < 0) continue

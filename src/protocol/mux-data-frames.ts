@@ -1,7 +1,7 @@
 import { ProtocolError } from '../errors.js'
 import { MuxOption, MuxStatus } from './mux-frame.js'
 
-/** V2Ray and Xray split a TCP sub-stream into frames of at most this much data (PROTOCOL §8). */
+/** V2Ray and Xray split a TCP sub-stream into frames of at most this much data (docs/protocol.md §8). */
 export const MUX_STREAM_FRAME_DATA = 8 * 1024
 
 // Metadata length (2) ‖ session ID (2) ‖ status (1) ‖ option (1) ‖ data length (2).
@@ -9,7 +9,7 @@ const KEEP_FRAME_OVERHEAD = 8
 
 /**
  * The Keep frames that carry `data` of one sub-stream, split every `MUX_STREAM_FRAME_DATA` bytes as
- * V2Ray writes them (PROTOCOL §8), sized first and written into one buffer.
+ * V2Ray writes them (docs/protocol.md §8), sized first and written into one buffer.
  */
 export function encodeKeepFrames(sessionId: number, data: Buffer): Buffer {
   if (!Number.isInteger(sessionId) || sessionId < 0 || sessionId > 0xffff) {

@@ -2,19 +2,19 @@ import { ProtocolError } from '../errors.js'
 import { decodeVmessAddress, encodeVmessAddress } from './address.js'
 import { ByteQueue } from './byte-queue.js'
 
-/** Readers refuse frames whose metadata is longer than this (PROTOCOL §8). */
+/** Readers refuse frames whose metadata is longer than this (docs/protocol.md §8). */
 export const MAX_MUX_METADATA_LENGTH = 512
 /** The data length is a 2-byte field. */
 export const MAX_MUX_DATA_LENGTH = 0xffff
-/** Bytes of an XUDP GlobalID (PROTOCOL §8). */
+/** Bytes of an XUDP GlobalID (docs/protocol.md §8). */
 export const XUDP_GLOBAL_ID_LENGTH = 8
-/** Xray sends XUDP on this session ID (PROTOCOL §8). */
+/** Xray sends XUDP on this session ID (docs/protocol.md §8). */
 export const XUDP_SESSION_ID = 0
 
 // Session ID (2), status (1), option (1): every frame's metadata starts with these.
 const FIXED_METADATA_LENGTH = 4
 
-/** Frame status (PROTOCOL §8). */
+/** Frame status (docs/protocol.md §8). */
 export const MuxStatus = {
   New: 0x01,
   Keep: 0x02,
@@ -23,13 +23,13 @@ export const MuxStatus = {
 } as const
 export type MuxStatusValue = (typeof MuxStatus)[keyof typeof MuxStatus]
 
-/** Frame option bits (PROTOCOL §8). */
+/** Frame option bits (docs/protocol.md §8). */
 export const MuxOption = {
   Data: 0x01,
   Error: 0x02,
 } as const
 
-/** Network byte of a New frame, and of an XUDP Keep frame's address (PROTOCOL §8). */
+/** Network byte of a New frame, and of an XUDP Keep frame's address (docs/protocol.md §8). */
 export const MuxNetwork = {
   Tcp: 0x01,
   Udp: 0x02,

@@ -189,7 +189,7 @@ const SESSION_KEY_LENGTH = 16 + 16 + 16
 
 /**
  * The AEAD replay filter: each AuthID is remembered until its own t + 120 s has passed, which is
- * exactly as long as the time check could accept it again (PROTOCOL §4.3, exact instead of V2Ray's
+ * exactly as long as the time check could accept it again (docs/protocol.md §4.3, exact instead of V2Ray's
  * cuckoo filters, so it never refuses a fresh AuthID).
  */
 export class AuthIdReplayFilter {
@@ -218,7 +218,7 @@ export class AuthIdReplayFilter {
   }
 }
 
-/** The (user, body key, body IV) history of the last 180 s (PROTOCOL §3.2). */
+/** The (user, body key, body IV) history of the last 180 s (docs/protocol.md §3.2). */
 export class SessionHistory {
   readonly #seen: ExpiringSet
   readonly #key = Buffer.alloc(SESSION_KEY_LENGTH)

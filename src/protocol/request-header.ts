@@ -8,7 +8,7 @@ import { decodeVmessAddress, encodeVmessAddress } from './address.js'
 import { AddressType, Command, type CommandValue, Option, Security } from './constants.js'
 import { createAuthId } from './auth-id.js'
 
-/** The request header's plaintext fields (PROTOCOL §5). */
+/** The request header's plaintext fields (docs/protocol.md §5). */
 export interface RequestHeader {
   readonly version: number
   readonly bodyIv: Buffer
@@ -35,7 +35,7 @@ export const MAX_HEADER_PADDING = 15
 /** Longest possible plaintext header: a 255-byte domain and 15 padding bytes. */
 export const MAX_REQUEST_HEADER_LENGTH = FIXED_LENGTH + 2 + 2 + 255 + MAX_HEADER_PADDING + CHECKSUM_LENGTH
 
-/** The header plaintext with its FNV-1a checksum (PROTOCOL §5). */
+/** The header plaintext with its FNV-1a checksum (docs/protocol.md §5). */
 export function encodeRequestHeader(header: RequestHeader): Buffer {
   if (header.padding.length > MAX_HEADER_PADDING) {
     throw new ProtocolError(
@@ -104,7 +104,7 @@ export function verifyRequestHeaderChecksum(plain: Buffer): boolean {
 
 /**
  * Parses a whole header plaintext whose checksum has been verified. Throws ProtocolError for an
- * unknown command, a security refused on the wire, P without M, or a bad address (PROTOCOL §5, §9).
+ * unknown command, a security refused on the wire, P without M, or a bad address (docs/protocol.md §5, §9).
  */
 export function parseRequestHeader(plain: Buffer): RequestHeader {
   if (plain.length < FIXED_LENGTH + CHECKSUM_LENGTH) {
@@ -160,10 +160,10 @@ export function parseRequestHeader(plain: Buffer): RequestHeader {
   }
 }
 
-/** Length of the AEAD header's fixed prefix: AuthID, sealed length, connection nonce (PROTOCOL §4.3). */
+/** Length of the AEAD header's fixed prefix: AuthID, sealed length, connection nonce (docs/protocol.md §4.3). */
 export const AEAD_HEADER_PREFIX_LENGTH = 16 + 18 + 8
 
-/** The GCM key and nonce that seal an AEAD request header's length field (PROTOCOL §4.3). */
+/** The GCM key and nonce that seal an AEAD request header's length field (docs/protocol.md §4.3). */
 export function deriveAeadLengthKeys(cmdKey: Uint8Array, authId: Uint8Array, nonce: Uint8Array) {
   return {
     lengthKey: kdf16(cmdKey, 'VMess Header AEAD Key_Length', authId, nonce),
@@ -171,7 +171,7 @@ export function deriveAeadLengthKeys(cmdKey: Uint8Array, authId: Uint8Array, non
   }
 }
 
-/** The GCM key and nonce that seal an AEAD request header's payload (PROTOCOL §4.3). */
+/** The GCM key and nonce that seal an AEAD request header's payload (docs/protocol.md §4.3). */
 export function deriveAeadPayloadKeys(cmdKey: Uint8Array, authId: Uint8Array, nonce: Uint8Array) {
   return {
     headerKey: kdf16(cmdKey, 'VMess Header AEAD Key', authId, nonce),
@@ -179,12 +179,12 @@ export function deriveAeadPayloadKeys(cmdKey: Uint8Array, authId: Uint8Array, no
   }
 }
 
-/** The four GCM keys and nonces that seal an AEAD request header (PROTOCOL §4.3). */
+/** The four GCM keys and nonces that seal an AEAD request header (docs/protocol.md §4.3). */
 export function deriveAeadHeaderKeys(cmdKey: Uint8Array, authId: Uint8Array, nonce: Uint8Array) {
   return { ...deriveAeadLengthKeys(cmdKey, authId, nonce), ...deriveAeadPayloadKeys(cmdKey, authId, nonce) }
 }
 
-/** AuthID ‖ sealed length ‖ nonce ‖ sealed header: what an AEAD client writes first (PROTOCOL §4.3). */
+/** AuthID ‖ sealed length ‖ nonce ‖ sealed header: what an AEAD client writes first (docs/protocol.md §4.3). */
 export function sealAeadRequestHeader(
   plain: Buffer,
   options: { cmdKey: Uint8Array; authIdKey: Uint8Array; time: number; random: RandomSource },
@@ -209,13 +209,13 @@ export function legacyTimeBytes(time: number): Buffer {
   return out
 }
 
-/** MD5(t ‖ t ‖ t ‖ t): the legacy header's CFB IV (PROTOCOL §3.1). */
+/** MD5(t ‖ t ‖ t ‖ t): the legacy header's CFB IV (docs/protocol.md §3.1). */
 export function legacyHeaderIv(time: number): Buffer {
   const t = legacyTimeBytes(time)
   return md5(t, t, t, t)
 }
 
-/** Auth ‖ CFB(cmdKey(primary), IV(t)) of the header: what a legacy client writes first (PROTOCOL §3.1). */
+/** Auth ‖ CFB(cmdKey(primary), IV(t)) of the header: what a legacy client writes first (docs/protocol.md §3.1). */
 export function encodeLegacyRequestHeader(
   plain: Buffer,
   options: { cmdKey: Uint8Array; auth: Buffer; time: number },

@@ -6,10 +6,10 @@ import { kdf12, kdf16 } from '../crypto/kdf.js'
 import type { ByteQueue } from './byte-queue.js'
 import { formatUuid } from './user.js'
 
-/** Which request header a connection used; it fixes the response keys (PROTOCOL §6.1). */
+/** Which request header a connection used; it fixes the response keys (docs/protocol.md §6.1). */
 export type HeaderKind = 'aead' | 'legacy'
 
-/** The response body key rK and IV rI for a request's body key and IV (PROTOCOL §6.1). */
+/** The response body key rK and IV rI for a request's body key and IV (docs/protocol.md §6.1). */
 export function deriveResponseKeys(
   kind: HeaderKind,
   bodyKey: Buffer,
@@ -19,7 +19,7 @@ export function deriveResponseKeys(
   return { key: sha256(bodyKey).subarray(0, 16), iv: sha256(bodyIv).subarray(0, 16) }
 }
 
-/** The response header's plaintext fields (PROTOCOL §6.2). */
+/** The response header's plaintext fields (docs/protocol.md §6.2). */
 export interface ResponseHeader {
   readonly responseV: number
   readonly options: number
@@ -40,7 +40,7 @@ function encodeResponsePlain(header: ResponseHeader): Buffer {
   ])
 }
 
-/** Two GCM seals under keys derived from rK and rI (PROTOCOL §6.3): 38 bytes with no command. */
+/** Two GCM seals under keys derived from rK and rI (docs/protocol.md §6.3): 38 bytes with no command. */
 export function encodeAeadResponseHeader(header: ResponseHeader, keys: { key: Buffer; iv: Buffer }): Buffer {
   const plain = encodeResponsePlain(header)
   const length = Buffer.alloc(2)
@@ -63,7 +63,7 @@ export function encodeAeadResponseHeader(header: ResponseHeader, keys: { key: Bu
 
 /**
  * CFB(rK, rI) over the plaintext. Returns the cipher too: with security aes-128-cfb the response
- * body continues the same CFB stream (PROTOCOL §6.3).
+ * body continues the same CFB stream (docs/protocol.md §6.3).
  */
 export function encodeLegacyResponseHeader(
   header: ResponseHeader,
@@ -158,7 +158,7 @@ function readResponsePlain(plain: Buffer): ResponseHeader {
   }
 }
 
-/** The response command 0x01: the server asks the client to move to another user or port (PROTOCOL §6.2). */
+/** The response command 0x01: the server asks the client to move to another user or port (docs/protocol.md §6.2). */
 export interface SwitchAccountCommand {
   /** Empty: keep the current server address. */
   readonly host: string

@@ -45,7 +45,7 @@ export type HandshakeStep =
       readonly user: VmessUser
       readonly header: RequestHeader
     }
-  /** drain: read and discard, send nothing (anti-probing, PROTOCOL §9); close: close at once. */
+  /** drain: read and discard, send nothing (anti-probing, docs/protocol.md §9); close: close at once. */
   | { readonly status: 'refused'; readonly reason: RefusalReason; readonly action: 'drain' | 'close' }
 
 /** What a server handshake consults. Time is in Unix seconds. */
@@ -64,7 +64,7 @@ const TAG_LENGTH = 16
 /**
  * The server side of the VMess handshake as a push parser: call `advance` whenever bytes were
  * pushed into the queue. It consumes exactly the header, so what remains in the queue is body.
- * Decisions follow PROTOCOL §4.3, §3.2 and the table of §9.
+ * Decisions follow docs/protocol.md §4.3, §3.2 and the table of §9.
  */
 export class ServerHandshake {
   #clockSkew: { readonly user: VmessUser; readonly seconds: number } | undefined
@@ -79,7 +79,7 @@ export class ServerHandshake {
     this.#context = context
   }
 
-  /** The client ended its input: a legacy header cut short in its padding or checksum taints its auth (PROTOCOL §9). */
+  /** The client ended its input: a legacy header cut short in its padding or checksum taints its auth (docs/protocol.md §9). */
   onEndOfInput(): void {
     if (this.#state.phase !== 'legacy') return
     const plain = this.#state.plain
@@ -184,7 +184,7 @@ export class ServerHandshake {
     queue: ByteQueue,
     state: { entry: LegacyAuthEntry; decipher: Decipher; plain: Buffer },
   ): HandshakeStep {
-    // Decrypt exactly the header's bytes: the body does not continue this CFB stream (PROTOCOL §3.1).
+    // Decrypt exactly the header's bytes: the body does not continue this CFB stream (docs/protocol.md §3.1).
     while (true) {
       let need: number | undefined
       try {

@@ -4,12 +4,12 @@ import { Command } from './constants.js'
 import type { RequestHeader } from './request-header.js'
 import { deriveResponseKeys, type HeaderKind } from './response-header.js'
 
-/** UDP bodies are packets, one chunk each; TCP and Mux.Cool bodies are streams (PROTOCOL §8). */
+/** UDP bodies are packets, one chunk each; TCP and Mux.Cool bodies are streams (docs/protocol.md §8). */
 export function transferOf(header: RequestHeader): Transfer {
   return header.command === Command.Udp ? 'packet' : 'stream'
 }
 
-/** Body parameters of the request direction (client → server) (PROTOCOL §7.1). */
+/** Body parameters of the request direction (client → server) (docs/protocol.md §7.1). */
 export function requestBodyParams(header: RequestHeader): BodyParams {
   return {
     security: header.security,

@@ -75,7 +75,7 @@ export interface SocksUdpDatagram extends SocksEndpoint {
   readonly payload: Buffer
 }
 
-// The same character rule as PROTOCOL §5, so a parsed host can go into a VMess header as it is.
+// The same character rule as docs/protocol.md §5, so a parsed host can go into a VMess header as it is.
 const DOMAIN_PATTERN = /^[A-Za-z0-9\-._]+$/
 
 function checkVersion(version: number, what: string): void {
@@ -126,7 +126,7 @@ function readAddress(bytes: Buffer, offset: number): SocksEndpoint & { end: numb
         `Cannot read SOCKS address: domain "${name}" is not valid`,
       )
     }
-    // A domain that is an IP literal is that IP (PROTOCOL §5).
+    // A domain that is an IP literal is that IP (docs/protocol.md §5).
     host = classifyHost(name).host
     end = offset + 2 + length
   }

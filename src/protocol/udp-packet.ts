@@ -1,12 +1,12 @@
 import { ProtocolError } from '../errors.js'
 import { formatIp, parseIpv4, parseIpv6 } from './address.js'
 
-/** The VMess UDP destination that switches a session to packetaddr datagrams (PROTOCOL §8). */
+/** The VMess UDP destination that switches a session to packetaddr datagrams (docs/protocol.md §8). */
 export const PACKET_ADDR_DOMAIN = 'sp.packet-addr.v2fly.arpa'
 /** The port that goes with `PACKET_ADDR_DOMAIN`. */
 export const PACKET_ADDR_PORT = 0
 
-/** Address types of a packetaddr prefix: IP only, no domains (PROTOCOL §8). */
+/** Address types of a packetaddr prefix: IP only, no domains (docs/protocol.md §8). */
 export const PacketAddrType = {
   Ipv4: 0x01,
   Ipv6: 0x02,

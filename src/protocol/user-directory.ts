@@ -13,7 +13,7 @@ export type AuthIdMatch =
 const UNKNOWN: AuthIdMatch = { status: 'unknown' }
 
 /**
- * The server's users, with every user's AuthID key expanded once for the scan of PROTOCOL §4.3
+ * The server's users, with every user's AuthID key expanded once for the scan of docs/protocol.md §4.3
  * step 1. The scan decrypts only the first 4 bytes of each candidate plaintext: an AuthID opens with
  * BE64(time), whose high word is 0 until 2106, so any other value rules the user out (junk passes
  * for one user in 2³²), and only a survivor is decrypted whole and checked (CRC32, time).
@@ -30,7 +30,7 @@ export class UserDirectory {
     this.#decryptors = new AesBlockDecryptors(users.map((user) => user.authIdKey))
   }
 
-  /** Finds the user whose key opens `authId` with a time within ±120 s of `now` (PROTOCOL §4.3 step 1). */
+  /** Finds the user whose key opens `authId` with a time within ±120 s of `now` (docs/protocol.md §4.3 step 1). */
   matchAuthId(authId: Buffer, now: number): AuthIdMatch {
     if (authId.length !== AUTH_ID_LENGTH) return UNKNOWN
     const recent = this.#recent
@@ -47,7 +47,7 @@ export class UserDirectory {
       from = index + 1
       if (index === recent) continue
       const match = this.#check(index, authId, now)
-      // V2Ray moves on to the next user on a time failure (PROTOCOL §4.3).
+      // V2Ray moves on to the next user on a time failure (docs/protocol.md §4.3).
       if (match?.status === 'found') {
         this.#recent = index
         return match

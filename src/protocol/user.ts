@@ -7,9 +7,9 @@ const CMD_KEY_SALT = Buffer.from('c48619fe-8f02-49e0-b9e9-edf763e17e21')
 const ALTER_ID_SALT = Buffer.from('16167dc8-16b6-4e6d-b8bb-65dd68113a81')
 const ALTER_ID_COLLISION_SALT = Buffer.from('533eff8a-4113-4b10-b5ce-0f5d76b98cd2')
 const UUID_PATTERN = /^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$/
-/** Xray and sing-box map id strings of 1–30 bytes that are not UUIDs to UUIDv5 (PROTOCOL §1). */
+/** Xray and sing-box map id strings of 1–30 bytes that are not UUIDs to UUIDv5 (docs/protocol.md §1). */
 export const MAX_ID_STRING_BYTES = 30
-/** alterId values above this are refused: each alter ID costs 241 table entries (PROTOCOL §3.2). */
+/** alterId values above this are refused: each alter ID costs 241 table entries (docs/protocol.md §3.2). */
 export const MAX_ALTER_ID = 65535
 
 /** A VMess user with every key its headers need, derived once. */
@@ -18,11 +18,11 @@ export interface VmessUser {
   readonly uuid: string
   /** The 16 primary ID bytes. */
   readonly id: Buffer
-  /** MD5(ID ‖ salt): encrypts legacy headers and roots the AEAD keys (PROTOCOL §1). */
+  /** MD5(ID ‖ salt): encrypts legacy headers and roots the AEAD keys (docs/protocol.md §1). */
   readonly cmdKey: Buffer
   /** a₁…a_N: the alter IDs that may sign a legacy header. */
   readonly alterIds: readonly Buffer[]
-  /** KDF16(cmdKey, "AES Auth ID Encryption") (PROTOCOL §4.2). */
+  /** KDF16(cmdKey, "AES Auth ID Encryption") (docs/protocol.md §4.2). */
   readonly authIdKey: Buffer
   readonly email: string
   readonly level: number
@@ -58,12 +58,12 @@ export function idFromConfig(text: string): Buffer {
   throw new ProtocolError('ID_INVALID', `Cannot read user id: "${text}" is not a UUID nor a 1–30 byte string`)
 }
 
-/** MD5(ID ‖ "c48619fe-…") (PROTOCOL §1). */
+/** MD5(ID ‖ "c48619fe-…") (docs/protocol.md §1). */
 export function deriveCmdKey(id: Uint8Array): Buffer {
   return md5(id, CMD_KEY_SALT)
 }
 
-/** The alter-ID chain a₁…a_count derived from the primary ID (PROTOCOL §1). */
+/** The alter-ID chain a₁…a_count derived from the primary ID (docs/protocol.md §1). */
 export function deriveAlterIds(primary: Uint8Array, count: number): Buffer[] {
   const out: Buffer[] = []
   let previous = Buffer.from(primary)

@@ -45,7 +45,7 @@ interface PendingWrite {
 }
 
 /**
- * One Mux.Cool connection over a plaintext byte stream (a VMess Cmd 3 body, PROTOCOL §8), shared by the
+ * One Mux.Cool connection over a plaintext byte stream (a VMess Cmd 3 body, docs/protocol.md §8), shared by the
  * server and the client: frame parsing, the session table, answers to unknown sessions, and
  * back-pressure both ways — a sub-stream that cannot keep up pauses the whole connection's input (as
  * V2Ray's pipes do), and sub-stream writes wait, in turn, while the transport needs a drain.
@@ -229,12 +229,12 @@ export class MuxConnection {
         this.#sessions.get(frame.sessionId)?.peerEnded((frame.option & MuxOption.Error) !== 0)
         return
       case MuxStatus.KeepAlive:
-        // Its data, if any, is discarded (PROTOCOL §8).
+        // Its data, if any, is discarded (docs/protocol.md §8).
         return
     }
   }
 
-  /** Frames for an unknown session are answered with End (PROTOCOL §8); a peer that does not read stops us reading. */
+  /** Frames for an unknown session are answered with End (docs/protocol.md §8); a peer that does not read stops us reading. */
   #answerUnknown(sessionId: number): void {
     this.sendControl(encodeMuxFrame({ sessionId, status: MuxStatus.End, option: 0 }))
     if (!this.#holdingForAnswers && this.#transport.writableNeedDrain) {

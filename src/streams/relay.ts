@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream'
 import { contained } from './contain.js'
 
-/** Idle limits of a tunnel (PROTOCOL §9 `policy`), in milliseconds. */
+/** Idle limits of a tunnel (docs/protocol.md §9 `policy`), in milliseconds. */
 export interface RelayTimeouts {
   /** Both directions open: close after this long with no bytes either way. */
   readonly connIdleMs: number

@@ -9,14 +9,14 @@ import { ResponseHeaderParser } from '../protocol/response-header.js'
 import { requestBodyParams, responseBodyParams, transferOf } from '../protocol/session-keys.js'
 import { pushPayloads } from './push-payloads.js'
 
-/** How long the header waits for first data so both leave in one write, as V2Ray waits (PROTOCOL §2). */
+/** How long the header waits for first data so both leave in one write, as V2Ray waits (docs/protocol.md §2). */
 export const FIRST_DATA_WAIT_MS = 100
 
 /** Options of a VMess stream's writer. */
 export interface VmessStreamOptions {
   /**
    * Whole-chunk limit of the TCP body this side writes: TCP_CHUNK_LENGTH (65,535) by default, which
-   * V2Ray and Xray read; SING_CHUNK_LENGTH for a sing-box peer (PROTOCOL §7.3). UDP keeps 2,048.
+   * V2Ray and Xray read; SING_CHUNK_LENGTH for a sing-box peer (docs/protocol.md §7.3). UDP keeps 2,048.
    */
   readonly maxChunkLength?: number
 }
@@ -156,7 +156,7 @@ export class VmessClientStream extends Duplex {
     this.#send(wire, callback)
   }
 
-  /** What queued while the socket was busy leaves as one write (STYLE §8): one chunk, or a datagram each. */
+  /** What queued while the socket was busy leaves as one write (docs/architecture.md §8): one chunk, or a datagram each. */
   override _writev(
     chunks: { chunk: Buffer; encoding: BufferEncoding }[],
     callback: (error?: Error | null) => void,
@@ -180,7 +180,7 @@ export class VmessClientStream extends Duplex {
       callback()
       return
     }
-    // One socket write per input write (STYLE §8); the pool buffer returns when the write completes.
+    // One socket write per input write (docs/architecture.md §8); the pool buffer returns when the write completes.
     this.#inFlight.push(wire)
     if (this.#socket.write(wire, this.#onWireWritten)) callback()
     else this.#socket.once('drain', () => callback())

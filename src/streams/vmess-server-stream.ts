@@ -16,7 +16,7 @@ import { pushPayloads } from './push-payloads.js'
 
 /**
  * The server's view of an accepted VMess connection as a Duplex of plaintext: reads are the
- * request body, writes become the response (header with the first bytes, as V2Ray does, PROTOCOL §6.3).
+ * request body, writes become the response (header with the first bytes, as V2Ray does, docs/protocol.md §6.3).
  * For UDP (packet transfer) it is in object mode: one Buffer per datagram each way.
  */
 export class VmessServerStream extends Duplex {
@@ -54,7 +54,7 @@ export class VmessServerStream extends Duplex {
       /**
        * Ceiling of the response body's whole chunks over TCP: TCP_CHUNK_LENGTH by default. Below it the
        * response never uses larger chunks than the client has sent (at least SING_CHUNK_LENGTH): a client
-       * reads what it writes, and sing-box or mihomo clients cannot read 64 KiB chunks (PROTOCOL §7.3).
+       * reads what it writes, and sing-box or mihomo clients cannot read 64 KiB chunks (docs/protocol.md §7.3).
        */
       maxChunkLength?: number
       /** The client's EOF already came (while its header was being matched). */
@@ -146,7 +146,7 @@ export class VmessServerStream extends Duplex {
     this.#send(wire, callback)
   }
 
-  /** What queued while the socket was busy leaves as one write (STYLE §8): one chunk, or a datagram each. */
+  /** What queued while the socket was busy leaves as one write (docs/architecture.md §8): one chunk, or a datagram each. */
   override _writev(
     chunks: { chunk: Buffer; encoding: BufferEncoding }[],
     callback: (error?: Error | null) => void,
@@ -172,7 +172,7 @@ export class VmessServerStream extends Duplex {
       callback()
       return
     }
-    // One socket write per input write (STYLE §8); the pool buffer returns when the write completes.
+    // One socket write per input write (docs/architecture.md §8); the pool buffer returns when the write completes.
     this.#inFlight.push(wire)
     if (this.#socket.write(wire, this.#onWireWritten)) callback()
     else this.#socket.once('drain', () => callback())

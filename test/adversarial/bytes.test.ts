@@ -16,7 +16,7 @@ import { freePort, startV2ray, type V2rayProcess } from '../helpers/v2ray.js'
 import { closeVmess, listenVmess, testVmessInbound } from '../helpers/vmess-server.js'
 import { createUser } from '../../src/protocol/user.js'
 
-// Every byte moved and verified (security.md §4.2 D1–D3): random write sizes 1–65,536, random read
+// Every byte moved and verified (docs/security.md §4.2 D1–D3): random write sizes 1–65,536, random read
 // pauses, SHA-256 at the client and at the target, against tsray and V2Ray 4.34 in both roles.
 const CASE_BYTES = scaled(64, 1_024) * 1024 * 1024
 const WRAP_BYTES = 150 * 1024 * 1024
@@ -210,14 +210,14 @@ describe('tsray client → V2Ray 4.34 server', () => {
         host: '127.0.0.1',
         port: target.port,
       })
-      // V2Ray's freedom does not pass the half-close on (PROTOCOL §12): read until every byte is back.
+      // V2Ray's freedom does not pass the half-close on (docs/protocol.md §12): read until every byte is back.
       await verify(stream, CASE_BYTES, `${security} via V2Ray`, index)
     })
   }
 })
 
 describe('V2Ray 4.34 client → tsray server', () => {
-  // aes-128-cfb: V2Ray 4.34 selects it only from a protobuf config; its JSON loader reads the word as auto (PROTOCOL §10).
+  // aes-128-cfb: V2Ray 4.34 selects it only from a protobuf config; its JSON loader reads the word as auto (docs/protocol.md §10).
   for (const security of SECURITIES.filter((s) => s !== 'aes-128-cfb')) {
     test(`${security}: ${CASE_BYTES} bytes echoed through V2Ray's dokodemo-door, SHA-256 equal at both ends`, async () => {
       const tcpPort = await freePort()
@@ -437,7 +437,7 @@ describe('UDP datagrams keep their boundaries', () => {
       const { createSocket } = await import('node:dgram')
       const socket = createSocket('udp4')
       await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()))
-      // V2Ray's client pads (P): 2046 − 16 − 64 payload bytes fit one 2 KiB chunk (PROTOCOL §8).
+      // V2Ray's client pads (P): 2046 − 16 − 64 payload bytes fit one 2 KiB chunk (docs/protocol.md §8).
       const max = 2_046 - 16 - 64
       const count = scaled(300, 1_966)
       const sizes = Array.from({ length: count }, (_, i) => 1 + Math.round((i * (max - 1)) / (count - 1)))

@@ -25,7 +25,7 @@ import { freePort } from '../helpers/v2ray.js'
 import { closeVmess, listenVmess, testVmessInbound } from '../helpers/vmess-server.js'
 
 const DEADLINE_MS = 2_000
-/** V2Ray's code defaults (PROTOCOL §9): the half-close cases must pass with them. */
+/** V2Ray's code defaults (docs/protocol.md §9): the half-close cases must pass with them. */
 const V2RAY_TIMEOUTS = { connIdleMs: 300_000, uplinkOnlyMs: 1_000, downlinkOnlyMs: 1_000 }
 const { user } = userWithDrain({ min: 1_000, max: 2_000 })
 const metrics = new MemoryMetrics()

@@ -11,12 +11,12 @@ import { scaled } from '../helpers/probe.js'
 import { testUuid } from '../helpers/requests.js'
 import { type ServerChild, type ServerChildStats, startServerChild } from '../helpers/server-child.js'
 
-// A junk flood against a server with 10,000 users (security.md §4.2 L4): every junk connection costs
+// A junk flood against a server with 10,000 users (docs/security.md §4.2 L4): every junk connection costs
 // a scan of every user's AuthID key. The server must stay responsive and keep serving genuine clients.
 const USERS = 10_000
 const LABEL = 'tsray flood'
 const FLOOD_MS = scaled(6_000, 60_000)
-/** Junk connections started per second (security.md §4.2 L4 uses 300/s). */
+/** Junk connections started per second (docs/security.md §4.2 L4 uses 300/s). */
 const JUNK_PER_SECOND = 300
 const DEADLINE_MS = 2_000
 let server: ServerChild

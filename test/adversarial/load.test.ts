@@ -11,7 +11,7 @@ import { pool, scaled } from '../helpers/probe.js'
 import { testUuid } from '../helpers/requests.js'
 import { type ServerChild, type ServerChildStats, startServerChild } from '../helpers/server-child.js'
 
-// Load and leaks (security.md §4.2 L1–L3): the server runs in a child process, so its handles, fds
+// Load and leaks (docs/security.md §4.2 L1–L3): the server runs in a child process, so its handles, fds
 // and heap are its own; the echo target runs in another, so every process stays within `ulimit -n`.
 const HELD = scaled(2_000, 9_000)
 const CHURN = scaled(20_000, 1_000_000)

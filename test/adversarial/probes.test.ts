@@ -167,7 +167,7 @@ for (const mode of ['fin', 'hold'] as const) {
   })
 }
 
-/** The probes of security.md §4.2 N4 that do not depend on a server: name and bytes. */
+/** The probes of docs/security.md §4.2 N4 that do not depend on a server: name and bytes. */
 function corpus(): { name: string; bytes: Buffer }[] {
   const lengths = [...GFW_PROBE_LENGTHS, 0, 1, 100, 500, 1_000, 2_000, 5_000]
   return [

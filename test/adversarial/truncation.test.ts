@@ -17,7 +17,7 @@ import {
 import { closeVmess, listenVmess, testVmessInbound } from '../helpers/vmess-server.js'
 
 // Every byte-length prefix of genuine AEAD and legacy headers (each command, address type, padding 0
-// and 15) must draw the reaction random bytes of the same length draw (security.md §4.2 N1).
+// and 15) must draw the reaction random bytes of the same length draw (docs/security.md §4.2 N1).
 const DEADLINE_MS = 1_500
 const CONCURRENCY = 100
 const LONG_DOMAIN = `${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.example`

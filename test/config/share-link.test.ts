@@ -12,7 +12,7 @@ import {
 import { ProtocolError } from '../../src/errors.js'
 import { SECURITY_NAMES } from '../../src/protocol/constants.js'
 
-// peers.md §3.1 and §3.2: the same node as v2rayN JSON and as the standard URI.
+// docs/compatibility.md §3.1 and §3.2: the same node as v2rayN JSON and as the standard URI.
 const EXAMPLE_JSON =
   '{"v":"2","ps":"tsray-demo","add":"example.com","port":"443","id":"b831381d-6324-4d53-ad4f-8cda48b30811","aid":"0","scy":"auto","net":"ws","type":"none","host":"cdn.example.com","path":"/ray?ed=2048","tls":"tls","sni":"cdn.example.com","alpn":"http/1.1","fp":"chrome"}'
 const EXAMPLE_LINK =
@@ -55,20 +55,20 @@ function throwsLinkInvalid(text: string, label = text): void {
   )
 }
 
-void test('the peers.md example link is base64 of the example JSON', () => {
+void test('the docs/compatibility.md example link is base64 of the example JSON', () => {
   assert.equal(EXAMPLE_LINK, `vmess://${base64(EXAMPLE_JSON)}`)
 })
 
-void test('parseVmessLink reads the peers.md §3.1 example', () => {
+void test('parseVmessLink reads the docs/compatibility.md §3.1 example', () => {
   assert.deepEqual(parseVmessLink(EXAMPLE_LINK), EXAMPLE)
 })
 
-void test('formatVmessLink writes the peers.md §3.1 example back byte for byte', () => {
+void test('formatVmessLink writes the docs/compatibility.md §3.1 example back byte for byte', () => {
   assert.equal(formatVmessLink(parseVmessLink(EXAMPLE_LINK)), EXAMPLE_LINK)
   assert.equal(formatVmessLink(EXAMPLE, { form: 'v2rayn' }), EXAMPLE_LINK)
 })
 
-void test('parseVmessLink reads the peers.md §3.2 URI and formatVmessLink writes it back', () => {
+void test('parseVmessLink reads the docs/compatibility.md §3.2 URI and formatVmessLink writes it back', () => {
   const link = parseVmessLink(EXAMPLE_URI)
   assert.deepEqual(link, { ...EXAMPLE, remark: 'tsray demo' })
   assert.equal(formatVmessLink(link, { form: 'uri' }), EXAMPLE_URI)

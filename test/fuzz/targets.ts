@@ -249,7 +249,7 @@ function chunkParams(index: number) {
   return { ...p, key: BODY_KEY, iv: BODY_IV, requestKey: BODY_KEY, requestIv: BODY_IV }
 }
 
-/** Body chunk streams of every security and option (PROTOCOL §7), opened by ChunkOpener. */
+/** Body chunk streams of every security and option (docs/protocol.md §7), opened by ChunkOpener. */
 const chunkOpener: FuzzTarget = {
   name: 'chunk-opener',
   seeds(rng) {
@@ -326,7 +326,7 @@ const responseHeader: FuzzTarget = {
   },
 }
 
-/** Mux.Cool frame streams (PROTOCOL §8), XUDP included. */
+/** Mux.Cool frame streams (docs/protocol.md §8), XUDP included. */
 const muxFrames: FuzzTarget = {
   name: 'mux-frame',
   seeds(rng) {
@@ -632,7 +632,7 @@ const configLoader: FuzzTarget = {
   },
 }
 
-/** packetaddr datagrams (PROTOCOL §8). */
+/** packetaddr datagrams (docs/protocol.md §8). */
 const packetAddr: FuzzTarget = {
   name: 'packet-addr',
   seeds(rng) {

@@ -43,7 +43,7 @@ export function tlsClientHello(): Buffer {
   return Buffer.concat([Buffer.of(0x16, 0x03, 0x01), u16(handshake.length), handshake])
 }
 
-/** Lengths of the GFW's random probes NR1 and NR2 (IMC 2020, security.md §1.5). */
+/** Lengths of the GFW's random probes NR1 and NR2 (IMC 2020, docs/security.md §1.5). */
 export const GFW_PROBE_LENGTHS = [
   7, 8, 9, 11, 12, 13, 15, 16, 17, 21, 22, 23, 32, 33, 34, 40, 41, 42, 48, 49, 50, 221,
 ]

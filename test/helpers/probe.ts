@@ -28,7 +28,7 @@ export interface ProbeOptions {
 }
 
 /**
- * The reaction of a server to an input (security.md §4.3): what it sent, who closed first, with a
+ * The reaction of a server to an input (docs/security.md §4.3): what it sent, who closed first, with a
  * FIN or an RST, and when: `prompt` after the client's last byte or FIN and before the deadline
  * (client EOF or the drain threshold), `deadline` at the handshake deadline, `early` before the
  * client's last action, `never`.

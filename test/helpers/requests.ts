@@ -17,7 +17,7 @@ export function testUuid(label: string, index: number): string {
 }
 
 /**
- * A user whose server-side drain threshold (PROTOCOL §9) is exactly `base` ∈ [min, max] with no
+ * A user whose server-side drain threshold (docs/protocol.md §9) is exactly `base` ∈ [min, max] with no
  * per-connection spread, so a probe's close point is deterministic.
  */
 export function userWithDrain(options: { min: number; max: number; alterId?: number; email?: string }): {

@@ -152,7 +152,7 @@ describe('tsray client with mux → V2Ray 4.34 server', () => {
     const { outbound, dials } = muxOutbound()
     try {
       const target = { network: 'tcp' as const, host: '127.0.0.1', port: echo.port }
-      // V2Ray's freedom does not pass a half-close on (PROTOCOL §12): end only after the whole echo.
+      // V2Ray's freedom does not pass a half-close on (docs/protocol.md §12): end only after the whole echo.
       const results = await concurrentEchoes(streamSizes(20), () => outbound.dialTcp(target, context), {
         halfClose: false,
       })

@@ -21,7 +21,7 @@ const AEAD_ID = 'b831381d-6324-4d53-ad4f-8cda48b30811'
 const LEGACY_ID = '7a3e6f2c-1d4b-4c8e-9f0a-5b6c7d8e9f01'
 const LEGACY_ALTER_ID = 4
 const timeouts = { connIdleMs: 30_000, uplinkOnlyMs: 2_000, downlinkOnlyMs: 2_000 }
-/** V2Ray writes chunks of 2048 bytes at most; one full gcm chunk with P carries 1966 (PROTOCOL §7.3). */
+/** V2Ray writes chunks of 2048 bytes at most; one full gcm chunk with P carries 1966 (docs/protocol.md §7.3). */
 const SIZES = [1, 1966, 16_384 - 2 - 16 - 64, 10 * 1024 * 1024]
 
 interface Case {
@@ -171,7 +171,7 @@ describe('tsray client → V2Ray 4.34 server', () => {
         })
         const received: Buffer[] = []
         let total = 0
-        // V2Ray's freedom does not pass the half-close on (PROTOCOL §12): read until all bytes are back.
+        // V2Ray's freedom does not pass the half-close on (docs/protocol.md §12): read until all bytes are back.
         const done = new Promise<void>((resolve, reject) => {
           stream.on('data', (chunk: Buffer) => {
             received.push(chunk)

@@ -103,7 +103,7 @@ test('ChunkSealer and ChunkOpener round-trip every framing at random splits', ()
         const payloads = feed(splitAt(wire, cuts), (bytes) => opener.push(bytes))
         for (const payload of payloads) assert.ok(payload.length > 0)
         if (combo.transfer === 'packet') {
-          // One chunk per datagram; empty datagrams are skipped (PROTOCOL §8).
+          // One chunk per datagram; empty datagrams are skipped (docs/protocol.md §8).
           assert.deepEqual(
             payloads,
             writes.filter((w) => w.length > 0),
@@ -175,7 +175,7 @@ test('ChunkSealer uses nonce counter 0 again for chunk 65,536', () => {
   const sealer = new ChunkSealer(paramsOf(combo), { maxChunkLength: chunkLength })
   const wire = sealer.seal(Buffer.alloc(65_537, 0x42))
   const wrapped = wire.subarray(65_536 * chunkLength, 65_537 * chunkLength)
-  // Independently: BE16(65536 mod 65536) ‖ IV[2..12) is the nonce of chunk 0 (PROTOCOL §7.1).
+  // Independently: BE16(65536 mod 65536) ‖ IV[2..12) is the nonce of chunk 0 (docs/protocol.md §7.1).
   const nonce = Buffer.concat([Buffer.from([0, 0]), iv.subarray(2, 12)])
   const decipher = createDecipheriv('aes-128-gcm', key, nonce, { authTagLength: 16 })
   decipher.setAuthTag(wrapped.subarray(3))

@@ -35,7 +35,7 @@ function directionsOf(session: Session): Direction[] {
   const responseParams = (): BodyParams => {
     const params: BodyParams = { ...base, key: hex(expected.response_key), iv: hex(expected.response_iv) }
     if (inputs.security === 1 && inputs.header === 'legacy') {
-      // The body continues the legacy response header's CFB stream (PROTOCOL §6.3).
+      // The body continues the legacy response header's CFB stream (docs/protocol.md §6.3).
       const decipher = createDecipheriv('aes-128-cfb', params.key, params.iv)
       const header = decipher.update(hex(expected.response_header_wire))
       assert.deepEqual([...header], [inputs.response_v, inputs.response_option, 0, 0])
@@ -115,7 +115,7 @@ const authLength = {
   responseIv: hex('9fcf4dad4f40b236eed7931d47e5b475'),
 }
 
-test('ChunkOpener opens the authenticated-length known answers of PROTOCOL §7.6', () => {
+test('ChunkOpener opens the authenticated-length known answers of docs/protocol.md §7.6', () => {
   const base = {
     security: 3,
     options: 0x11,
@@ -207,7 +207,7 @@ test('ChunkOpener refuses a chunk longer than maxChunkLength', () => {
 })
 
 test('ChunkOpener accepts a 65,535-byte chunk by default', () => {
-  // Readers must accept any L up to 65535 (PROTOCOL §7.3): a bare none chunk carries exactly L bytes.
+  // Readers must accept any L up to 65535 (docs/protocol.md §7.3): a bare none chunk carries exactly L bytes.
   const payload = Buffer.alloc(65535, 0x5a)
   const length = Buffer.alloc(2)
   length.writeUInt16BE(65535, 0)

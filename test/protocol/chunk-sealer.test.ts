@@ -47,7 +47,7 @@ function responseParams(session: Session): BodyParams {
     iv: hex(session.expected.response_iv),
   }
   if (session.inputs.security === 1 && session.inputs.header === 'legacy') {
-    // A legacy response header and a cfb body share one CFB stream (PROTOCOL §6.3).
+    // A legacy response header and a cfb body share one CFB stream (docs/protocol.md §6.3).
     const cipher = createCipheriv('aes-128-cfb', params.key, params.iv)
     const header = Buffer.from([session.inputs.response_v, session.inputs.response_option, 0, 0])
     assert.equal(cipher.update(header).toString('hex'), session.expected.response_header_wire)
@@ -84,7 +84,7 @@ for (const session of sessions) {
   })
 }
 
-// PROTOCOL §7.6 known answers: gcm, options S and A, no M or P.
+// docs/protocol.md §7.6 known answers: gcm, options S and A, no M or P.
 const authLength = {
   key: hex('fa4cb0f15487faa3e98ee80fa63ca631'),
   iv: hex('fd02ab88f13b5f9dffd33c3bf2c9a943'),
@@ -128,7 +128,7 @@ const paramsOf = (security: number, options: number, transfer: Transfer): BodyPa
   requestIv: iv,
 })
 
-test('maxPayloadFor matches the per-chunk payload limits of PROTOCOL §7.3 and §8', () => {
+test('maxPayloadFor matches the per-chunk payload limits of docs/protocol.md §7.3 and §8', () => {
   assert.equal(maxPayloadFor(paramsOf(3, 0x0d, 'packet'), 2048), 1966)
   assert.equal(maxPayloadFor(paramsOf(4, 0x05, 'packet'), 2048), 2030)
   assert.equal(maxPayloadFor(paramsOf(1, 0x01, 'packet'), 2048), 2042)

@@ -26,7 +26,7 @@ function parseAll(bytes: Buffer): MuxFrame[] {
   return new MuxFrameParser().push(bytes)
 }
 
-// Hand-written from PROTOCOL §8: metadata length ‖ session ‖ status ‖ option ‖ (New: network ‖ port ‖ addr) ‖ data.
+// Hand-written from docs/protocol.md §8: metadata length ‖ session ‖ status ‖ option ‖ (New: network ‖ port ‖ addr) ‖ data.
 const VECTORS: { name: string; wire: Buffer; frame: MuxFrame }[] = [
   {
     name: 'New TCP to 127.0.0.1:80 with data',

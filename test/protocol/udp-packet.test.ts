@@ -24,7 +24,7 @@ void test('PACKET_ADDR_DOMAIN is the v2fly packetaddr destination', () => {
   assert.equal(isPacketAddrDomain('example.com'), false)
 })
 
-void test('encodePacketAddrDatagram writes type, address, then port (PROTOCOL §8)', () => {
+void test('encodePacketAddrDatagram writes type, address, then port (docs/protocol.md §8)', () => {
   assert.deepEqual(
     encodePacketAddrDatagram({ host: '1.2.3.4', port: 1234 }, hex('aabb')),
     hex('01 01020304 04d2 aabb'),

@@ -132,7 +132,7 @@ for (const legacy of [false, true]) {
       assertTruncated(result, 'CHUNK_TRUNCATED', `second chunk cut at ${offset} of ${length}`)
       assert.ok(!result.body.includes(second.subarray(0, 16)), 'part of the cut chunk reached the app side')
     }
-    // Cut inside the end chunk's length field (its tag and padding are never read, PROTOCOL §7.3).
+    // Cut inside the end chunk's length field (its tag and padding are never read, docs/protocol.md §7.3).
     const { request, wire, chunkStarts } = respond({ legacy, payloads: [first], end: true })
     const result = await readThrough(request, wire.subarray(0, chunkStarts[1]! + 1))
     assertTruncated(result, 'CHUNK_TRUNCATED', 'end chunk cut after 1 byte')
@@ -146,7 +146,7 @@ for (const legacy of [false, true]) {
     assert.ok(clean.ended)
     assert.deepEqual(clean.body, Buffer.concat(payloads))
 
-    // A close between chunks is an end, as the server stream takes it (PROTOCOL §7.7).
+    // A close between chunks is an end, as the server stream takes it (docs/protocol.md §7.7).
     const open = respond({ legacy, payloads, end: false })
     const boundary = await readThrough(open.request, open.wire)
     assert.equal(boundary.error, undefined)

@@ -16,7 +16,7 @@ import { connectTcp, listen } from '../helpers/net.js'
 import { genuineRequest, testUuid } from '../helpers/requests.js'
 
 // The response's chunk size follows the client: never larger than the client's own chunks (at least
-// SING_CHUNK_LENGTH), because sing-box and mihomo clients cannot read 64 KiB chunks (PROTOCOL §7.3).
+// SING_CHUNK_LENGTH), because sing-box and mihomo clients cannot read 64 KiB chunks (docs/protocol.md §7.3).
 const user = createUser({ id: testUuid('tsray response chunks', 0), alterId: 0, email: 'chunks@test' })
 const accepted: Socket[] = []
 let server: Server
