@@ -74,11 +74,18 @@ const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
       'transport',
       'config',
       'observe',
+      'stats',
+      'api',
       'crypto',
       'errors.ts',
       'types.ts',
     ],
     packages: ['node:net', 'node:stream', 'node:dns/promises'],
+  },
+  stats: { layers: ['stats', 'streams', 'outbound', 'config', 'types.ts'], packages: ['node:stream'] },
+  api: {
+    layers: ['api', 'stats', 'errors.ts', 'types.ts'],
+    packages: ['@grpc/grpc-js', 'node:v8', 'node:perf_hooks'],
   },
   cli: {
     layers: ['cli', 'runtime', 'config', 'observe', 'protocol', 'errors.ts', 'types.ts'],

@@ -2,6 +2,7 @@
 // does, then section-by-section validation with every problem reported at its JSON path.
 import { readFile } from 'node:fs/promises'
 import { ConfigError } from '../errors.js'
+import { readOperateConfig } from './operate.js'
 import {
   DEFAULT_LOG_CONFIG,
   apiSchema,
@@ -520,10 +521,7 @@ export function validateConfig(
   const inbounds = readList(top.inbounds, 'inbounds', report, (entry, path) => {
     const tag = lookupKey(entry, 'tag')
     if (typeof tag !== 'string' || !apiInboundTags.has(tag)) return readInbound(entry, path, { report, env })
-    report.warnings.push({
-      path: formatJsonPath(path),
-      message: `ignored: it serves the API (tag ${describeValue(apiTag)}), which tsray does not have`,
-    })
+    // The API server takes its listen address and port (src/config/operate.ts).
     return undefined
   })
   const outbounds = readList(top.outbounds, 'outbounds', report, (entry, path) =>
@@ -565,10 +563,7 @@ export function validateConfig(
     routing.rules.forEach((rule, index) => {
       const rulePath = ['routing', 'rules', index]
       if (apiTag !== undefined && rule.outboundTag === apiTag) {
-        report.warnings.push({
-          path: formatJsonPath(rulePath),
-          message: `ignored: it routes to the API (tag ${describeValue(apiTag)}), which tsray does not have`,
-        })
+        // It names the inbound that serves the API (src/config/operate.ts).
         return
       }
       if (!hasConditions(rule)) {
@@ -595,6 +590,7 @@ export function validateConfig(
     })
   }
 
+  const operate = readOperateConfig(raw, apiInboundTags, report)
   if (report.errors.length > 0 || log === undefined || routing === undefined || policy === undefined) {
     throw configErrorOf(report.errors)
   }
@@ -606,6 +602,7 @@ export function validateConfig(
       routing: { domainStrategy: routing.domainStrategy, rules },
       policy,
       ...(metrics?.listen !== undefined ? { metrics: { listen: metrics.listen } } : {}),
+      ...(operate.stats !== undefined || operate.api !== undefined ? { operate } : {}),
     },
     warnings: report.warnings.map(formatProblem),
   }

@@ -2,6 +2,7 @@
 // key-level reading (unknown keys, V2Ray's case-insensitive key matching, ignored and refused features)
 // that zod cannot express because it needs the full JSON path of every key.
 import { z } from 'zod'
+import type { OperateConfig } from './operate.js'
 import { SECURITY_NAMES, type SecurityName } from '../protocol/constants.js'
 import {
   BUFFER_SIZE_BYTES,
@@ -370,6 +371,8 @@ export interface TsrayConfig {
   readonly policy: PolicyConfig
   /** Absent: no metrics endpoint. */
   readonly metrics?: MetricsConfig
+  /** `stats`, the stats switches of `policy`, and `api` (src/config/operate.ts). */
+  readonly operate?: OperateConfig
 }
 
 /** The log settings V2Ray uses when the config has no `log` section. */
@@ -1996,8 +1999,8 @@ export const routingSchema = z
   }))
 
 const optionalSeconds = leaf(optional(readUint32, undefined))
-const adviseStats = (value: unknown): string | undefined =>
-  value === true ? 'ignored: tsray keeps no per-user counters' : undefined
+// Read by src/config/operate.ts (counters need a "stats": {} section there).
+const adviseStats = (): string | undefined => undefined
 
 const levelPolicySchema = z
   .object({
@@ -2022,11 +2025,7 @@ const levelPolicySchema = z
 export const policySchema = z
   .object({
     levels: z.record(z.string(), levelPolicySchema).optional(),
-    system: advised((value) =>
-      isPlainObject(value) && Object.values(value).includes(true)
-        ? 'ignored: tsray keeps its inbound and outbound counters in its metrics'
-        : undefined,
-    ),
+    system: anyValue(),
   })
   .transform((policy, context): PolicyConfig => {
     const levels = new Map<number, LevelPolicy>()
@@ -2059,9 +2058,9 @@ export const topLevelSchema = z.object({
   policy: anyValue(),
   transport: anyValue(),
   metrics: anyValue(),
-  api: advised(() => 'ignored: tsray has no gRPC API'),
+  api: anyValue(),
   dns: ignored('tsray resolves names with the system resolver'),
-  stats: ignored('tsray counts traffic in its metrics'),
+  stats: anyValue(),
   fakedns: ignored('fake DNS needs sniffing, which tsray does not do'),
   observatory: ignored('used only by balancers, which are not supported yet'),
   balancers: ignored('balancers are not supported yet'),

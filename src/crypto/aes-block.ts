@@ -118,17 +118,41 @@ function expandDecryptionKey(key: Uint8Array, out: Int32Array, at: number): void
 }
 
 /**
- * The decryption round keys of many AES-128 keys, and the scan over them. Keys are set once;
- * `firstWordEquals` and `decrypt` allocate nothing.
+ * The decryption round keys of many AES-128 keys, and the scan over them. Keys are added at the end
+ * and removed by moving the last one into the gap; `firstWordEquals` and `decrypt` allocate nothing.
  */
 export class AesBlockDecryptors {
-  readonly count: number
-  readonly #keys: Int32Array
+  #count: number
+  #keys: Int32Array
 
   constructor(keys: readonly Uint8Array[]) {
-    this.count = keys.length
+    this.#count = keys.length
     this.#keys = new Int32Array(keys.length * ROUND_KEY_WORDS)
     keys.forEach((key, i) => expandDecryptionKey(key, this.#keys, i * ROUND_KEY_WORDS))
+  }
+
+  get count(): number {
+    return this.#count
+  }
+
+  /** Appends a key at index `count`; the storage doubles when full, so n additions cost O(n). */
+  add(key: Uint8Array): void {
+    if ((this.#count + 1) * ROUND_KEY_WORDS > this.#keys.length) {
+      const grown = new Int32Array(Math.max(16, this.#count * 2) * ROUND_KEY_WORDS)
+      grown.set(this.#keys.subarray(0, this.#count * ROUND_KEY_WORDS))
+      this.#keys = grown
+    }
+    expandDecryptionKey(key, this.#keys, this.#count * ROUND_KEY_WORDS)
+    this.#count++
+  }
+
+  /** Removes key `index`: the last key takes its place (the caller moves its own records the same way). */
+  removeAt(index: number): void {
+    const last = this.#count - 1
+    if (index < 0 || index > last) throw new RangeError(`no key at ${index}: there are ${this.#count}`)
+    if (index !== last)
+      this.#keys.copyWithin(index * ROUND_KEY_WORDS, last * ROUND_KEY_WORDS, (last + 1) * ROUND_KEY_WORDS)
+    this.#count = last
   }
 
   /**

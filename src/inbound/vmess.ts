@@ -6,7 +6,7 @@ import { Command, Security } from '../protocol/constants.js'
 import type { LegacyAuthTable } from '../protocol/legacy-auth.js'
 import type { AuthIdReplayFilter, SessionHistory } from '../protocol/replay-filter.js'
 import { type RefusalReason, ServerHandshake } from '../protocol/server-handshake.js'
-import { type AuthIdMatch, UserDirectory } from '../protocol/user-directory.js'
+import type { AuthIdMatch, UserDirectory } from '../protocol/user-directory.js'
 import type { VmessUser } from '../protocol/user.js'
 import { relay, resetStream, type RelayTimeouts } from '../streams/relay.js'
 import type { Dispatcher } from '../outbound/outbound.js'
@@ -18,6 +18,9 @@ import { closeGracefully } from './close.js'
 import { serveMux } from './mux-server.js'
 import { servePacketAddr } from './packet-addr.js'
 import { isPacketAddrDomain } from '../protocol/udp-packet.js'
+import { VmessUsers } from './vmess-users.js'
+
+export { AUTH_SCAN_SHARD_USERS } from './vmess-users.js'
 
 /** Legacy header policy: accept (V2Ray 4.34), accept and warn per connection, or refuse. */
 export type LegacyHeaderPolicy = 'accept' | 'warn' | 'refuse'
@@ -79,7 +82,6 @@ const MAX_REFUSAL_LOG_ENTRIES = 10_000
  * Above this many users the AuthID scan runs in shards of this many (≈ 0.5 ms each), between other
  * work, so a flood of junk against a very large user set cannot stall the event loop.
  */
-export const AUTH_SCAN_SHARD_USERS = 2048
 /** Most AuthID scans waiting for their turn; more are refused as unknown (silently, as any refusal). */
 export const MAX_PENDING_AUTH_SCANS = 1024
 /** How long one turn of the scan scheduler may run before the event loop gets a turn. */
@@ -121,28 +123,33 @@ interface Tunnel {
  */
 export class VmessInbound {
   readonly #options: VmessInboundOptions
-  readonly #drain: { base: number; spread: number }
+  #drain: { base: number; spread: number }
   readonly #lastRefusalLog = new Map<string, number>()
-  /** The users in shards, when there are enough of them that one scan would stall the event loop. */
-  readonly #shards: UserDirectory[] | undefined
+  readonly #users: VmessUsers
   readonly #scanHints = new Map<string, number>()
   #scans: PendingScan[] = []
   #scanning = false
-  #legacyRefreshing = false
+  readonly #legacyRefreshing = new WeakSet<LegacyAuthTable>()
   readonly #tunnels = new Map<VmessServerStream, Tunnel>()
 
   constructor(options: VmessInboundOptions) {
     this.#options = options
     this.#drain = drainShape(options.users.users)
-    const users = options.users.users
-    if (users.length > AUTH_SCAN_SHARD_USERS) {
-      this.#shards = []
-      for (let i = 0; i < users.length; i += AUTH_SCAN_SHARD_USERS)
-        this.#shards.push(new UserDirectory(users.slice(i, i + AUTH_SCAN_SHARD_USERS)))
-    }
+    const legacy = options.legacyPolicy === 'refuse' ? undefined : options.legacy
+    this.#users = new VmessUsers(options.users, legacy, (table) => this.#refreshLegacy(table))
     options.metrics?.bufferedBytes(() => this.bufferedBytes)
     // Build the legacy table now, in slices, rather than under the first connections.
-    if (options.legacy !== undefined && options.legacyPolicy !== 'refuse') this.#refreshLegacy(options.legacy)
+    if (legacy !== undefined) this.#refreshLegacy(legacy)
+  }
+
+  /** The users, to add and remove at runtime (the API, a reload); the drain shape follows them. */
+  get users(): VmessUsers {
+    return this.#users
+  }
+
+  /** Recomputes the drain shape after a change of users (PROTOCOL §9). */
+  usersChanged(): void {
+    this.#drain = drainShape(this.#users.users)
   }
 
   /** Bytes held in memory for this inbound's open tunnels: socket and stream buffers, both ways. */
@@ -160,7 +167,7 @@ export class VmessInbound {
   accept(socket: Duplex, peer: PeerInfo): void {
     const options = this.#options
     const source = formatHostPort(peer.remoteAddress, peer.remotePort)
-    const legacy = options.legacyPolicy === 'refuse' ? undefined : options.legacy
+    const legacy = this.#users.legacy(nowSeconds())
     if (legacy !== undefined) this.#refreshLegacy(legacy)
     const queue = new ByteQueue()
     const handshake = new ServerHandshake({
@@ -217,7 +224,7 @@ export class VmessInbound {
       if (received >= threshold) close()
     }
     const advance = (): void => {
-      if (match === undefined && this.#shards !== undefined && queue.length >= AUTH_LENGTH) {
+      if (match === undefined && this.#users.shards !== undefined && queue.length >= AUTH_LENGTH) {
         if (scan !== undefined) return
         const started = this.#startScan(
           Buffer.from(queue.peek(AUTH_LENGTH)),
@@ -396,7 +403,7 @@ export class VmessInbound {
    * shard decided it, else the pending scan (`done` is called unless it is cancelled).
    */
   #startScan(authId: Buffer, ip: string, done: (match: AuthIdMatch) => void): AuthIdMatch | PendingScan {
-    const shards = this.#shards!
+    const shards = this.#users.shards!
     const hint = this.#scanHints.get(ip)
     const scan: PendingScan = {
       authId,
@@ -424,7 +431,7 @@ export class VmessInbound {
 
   /** Tries the scan's next shard; the match once decided, undefined while shards remain. */
   #scanStep(scan: PendingScan): AuthIdMatch | undefined {
-    const shards = this.#shards!
+    const shards = this.#users.shards!
     const k = scan.next++
     const index = k === 0 ? scan.first : k - 1 < scan.first ? k - 1 : k
     const result = shards[index]!.matchAuthId(scan.authId, scan.now)
@@ -453,14 +460,15 @@ export class VmessInbound {
 
   /** Keeps the legacy table current: a little at once, the rest in slices between other work. */
   #refreshLegacy(table: LegacyAuthTable): void {
-    if (this.#legacyRefreshing || table.refresh(nowSeconds(), LEGACY_SYNC_BUDGET)) return
-    this.#legacyRefreshing = true
+    if (this.#legacyRefreshing.has(table) || table.refresh(nowSeconds(), LEGACY_SYNC_BUDGET)) return
+    this.#legacyRefreshing.add(table)
     const step = (): void => {
-      if (table.refresh(nowSeconds(), LEGACY_SLICE_BUDGET)) this.#legacyRefreshing = false
+      if (table.refresh(nowSeconds(), LEGACY_SLICE_BUDGET)) this.#legacyRefreshing.delete(table)
       else setImmediate(step)
     }
     setImmediate(step)
   }
+
 }
 
 function isInsecure(security: number, options: number): boolean {

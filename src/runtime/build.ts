@@ -19,6 +19,8 @@ import { createStreamDialer, createStreamServer } from '../transport/stream-sett
 import { Instance, type Listener } from './instance.js'
 import type { RelayTimeouts } from '../streams/relay.js'
 import { Router } from './router.js'
+import { OperateRuntime } from './operate.js'
+import type { Dispatcher } from '../outbound/outbound.js'
 
 /** How long an outbound waits for a TCP connect. */
 export const CONNECT_TIMEOUT_MS = 10_000
@@ -72,9 +74,10 @@ function buildInbound(
   config: TsrayConfig,
   inbound: InboundConfig,
   tag: string,
-  router: Router,
+  router: Dispatcher,
   logs: Logs,
-  metrics?: TsrayMetrics,
+  metrics: TsrayMetrics | undefined,
+  operate: OperateRuntime,
 ): Listener {
   const logger = logs.logger.child({ inbound: tag })
   const onAccess =
@@ -119,6 +122,7 @@ function buildInbound(
         timeouts: (user) => timeoutsOf(config, user.level),
         ...(metrics !== undefined ? { metrics: metrics.vmessInbound(tag) } : {}),
       })
+      operate.inbound(tag, vmess)
       const server = createStreamServer(inbound.stream, {
         listen: inbound.listen,
         port: inbound.port,
@@ -179,9 +183,10 @@ export function buildInstance(
   const logs = options?.logs ?? createLogs(config.log)
   // A metrics endpoint in the config serves the given metrics, or its own.
   const metrics = options?.metrics ?? (config.metrics === undefined ? undefined : createMetrics())
+  const operate = new OperateRuntime(config)
   const outbounds = new Map<string, Outbound>()
   const ordered = config.outbounds.map((outbound, index) => {
-    const built = buildOutbound(outbound, outbound.tag ?? `outbound-${index}`)
+    const built = operate.outbound(buildOutbound(outbound, outbound.tag ?? `outbound-${index}`))
     outbounds.set(built.tag, built)
     return built
   })
@@ -205,9 +210,13 @@ export function buildInstance(
     defaultOutbound,
     domainStrategy: config.routing.domainStrategy,
   })
-  const listeners = config.inbounds.map((inbound, index) =>
-    buildInbound(config, inbound, inbound.tag ?? `inbound-${index}`, router, logs, metrics),
-  )
+  const listeners = config.inbounds.map((inbound, index) => {
+    const tag = inbound.tag ?? `inbound-${index}`
+    if (inbound.protocol !== 'vmess') operate.inbound(tag)
+    return buildInbound(config, inbound, tag, operate.dispatcher(tag, router), logs, metrics, operate)
+  })
+  const api = operate.apiListener(logs)
+  if (api !== undefined) listeners.push(api)
   if (config.metrics !== undefined && metrics !== undefined) {
     const server = createMetricsServer(metrics.registry, {
       ...config.metrics.listen,

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream'
+import { trafficMeterOf } from './traffic-meter.js'
 
 /** Idle limits of a tunnel (PROTOCOL §9 `policy`), in milliseconds. */
 export interface RelayTimeouts {
@@ -54,6 +55,7 @@ export function relay(
   options: { timeouts: RelayTimeouts; onStats?: (stats: RelayStats) => void; abort?: RelayAbort },
 ): Promise<RelayStats> {
   const stats: RelayStats = { uplinkBytes: 0, downlinkBytes: 0 }
+  const meter = trafficMeterOf(target)
   const timeouts = options.timeouts
   let lastActivity = Date.now()
   let idleLimit = timeouts.connIdleMs
@@ -129,6 +131,7 @@ export function relay(
       target,
       (n) => {
         stats.uplinkBytes += n
+        meter?.uplink(n)
         if (armOnUplink !== undefined) shorten(armOnUplink)
         armOnUplink = undefined
       },
@@ -145,6 +148,7 @@ export function relay(
       client,
       (n) => {
         stats.downlinkBytes += n
+        meter?.downlink(n)
         if (armOnDownlink !== undefined) shorten(armOnDownlink)
         armOnDownlink = undefined
       },
