@@ -48,6 +48,7 @@ export const apiErrors = {
   userNotFound: (dialect: ApiDialect, email: string) =>
     unknown(`${PATHS[dialect].vmess}: User ${email} not found.`),
   emailEmpty: (dialect: ApiDialect) => unknown(`${PATHS[dialect].vmess}: Email must not be empty.`),
+  /** `reason` as V2Ray words it after the account's package path, e.g. "failed to parse ID > invalid UUID: x". */
   badUser: (dialect: ApiDialect, reason: string) =>
     unknown(`${PATHS[dialect].command}: failed to parse user > ${PATHS[dialect].vmessAccount}: ${reason}`),
   unknownOperation: (dialect: ApiDialect, type: string) =>

@@ -1,7 +1,7 @@
 // HandlerService: users added to and removed from VMess inbounds at runtime (AlterInbound with
 // AddUserOperation / RemoveUserOperation) and Xray's user listing. Other methods are not served, so
 // gRPC answers them UNIMPLEMENTED.
-import { apiErrors } from './errors.js'
+import { ApiCallError, apiErrors, GrpcCode } from './errors.js'
 import {
   API_DIALECTS,
   type ApiDialect,
@@ -40,6 +40,17 @@ export type InboundUsersLookup = (tag: string) => InboundUserControl | 'not-vmes
 
 const OPERATIONS = ['AddUserOperation', 'RemoveUserOperation'] as const
 
+/** Xray's other HandlerService methods: answered UNIMPLEMENTED in the words of Go's generated stubs. */
+const UNSERVED_METHODS = [
+  'AddInbound',
+  'RemoveInbound',
+  'ListInbounds',
+  'AddOutbound',
+  'RemoveOutbound',
+  'AlterOutbound',
+  'ListOutbounds',
+] as const
+
 function operationOf(type: string): (typeof OPERATIONS)[number] | undefined {
   for (const dialect of Object.values(API_DIALECTS))
     for (const name of OPERATIONS) if (type === `${dialect.app}.proxyman.command.${name}`) return name
@@ -69,7 +80,16 @@ export function createHandlerService(lookup: InboundUsersLookup): Record<string,
     if (found === 'not-vmess') throw apiErrors.notUserManager(dialect)
     return found
   }
+  const unimplemented = Object.fromEntries(
+    UNSERVED_METHODS.map((name): [string, ApiMethod] => [
+      name,
+      () => {
+        throw new ApiCallError(GrpcCode.Unimplemented, `method ${name} not implemented`)
+      },
+    ]),
+  )
   return {
+    ...unimplemented,
     AlterInbound(bytes, dialect) {
       const request = decodeAlterInboundRequest(bytes)
       const operation = operationOf(request.operation.type)
@@ -89,6 +109,9 @@ export function createHandlerService(lookup: InboundUsersLookup): Record<string,
           `the account is ${user?.account?.type ?? 'missing'}, not a VMess account`,
         )
       const account = decodeVmessAccount(user.account.value)
+      // V2Ray 4.34 takes UUIDs only; Xray also maps a 1–30-byte string to a UUIDv5, as createUser does.
+      if (dialect === 'v2ray' && !/^[0-9a-f]{32}$/i.test(account.id.replaceAll('-', '')))
+        throw apiErrors.badUser(dialect, `failed to parse ID > invalid UUID: ${account.id}`)
       const refused = inbound.add({
         email: user.email,
         level: user.level,
@@ -96,7 +119,7 @@ export function createHandlerService(lookup: InboundUsersLookup): Record<string,
         alterId: account.alterId,
       })
       if (refused === 'exists') throw apiErrors.userExists(dialect, user.email)
-      if (refused !== undefined) throw apiErrors.badUser(dialect, refused.invalid)
+      if (refused !== undefined) throw apiErrors.badUser(dialect, `failed to parse ID > ${refused.invalid}`)
       return Buffer.alloc(0)
     },
     GetInboundUsers(bytes, dialect) {

@@ -16,6 +16,8 @@ export interface ApiConfig {
   readonly services: readonly string[]
   /** Xray's `api.listen`, or the listen address and port of the inbound routed to the API. */
   readonly listen: { readonly address: string; readonly port: number } | undefined
+  /** The inbounds routed to the API: handlers the API knows, without users. */
+  readonly inboundTags: readonly string[]
 }
 
 /** What the operator sections configure; absent parts are undefined. */
@@ -128,5 +130,5 @@ export function readOperateConfig(
       path: 'api',
       message: `ignored: neither api.listen nor an inbound routed to the tag "${api.tag}" says where it listens`,
     })
-  return { stats, api: { tag: api.tag, services, listen } }
+  return { stats, api: { tag: api.tag, services, listen, inboundTags: [...apiInbounds] } }
 }

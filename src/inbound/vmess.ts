@@ -468,7 +468,6 @@ export class VmessInbound {
     }
     setImmediate(step)
   }
-
 }
 
 function isInsecure(security: number, options: number): boolean {

@@ -55,6 +55,7 @@ export class OperateRuntime {
   constructor(config: TsrayConfig) {
     this.#config = config
     this.stats = config.operate?.stats === undefined ? undefined : new StatsManager()
+    for (const tag of config.operate?.api?.inboundTags ?? []) this.#others.add(tag)
   }
 
   /** The outbound, counting into `outbound>>>TAG>>>…` when the policy asks. */
