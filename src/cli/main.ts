@@ -8,6 +8,7 @@ import { loadConfigFiles, validateConfig } from '../config/load.js'
 import { parseVmessLink, vmessLinkToOutbound } from '../config/share-link.js'
 import { TsrayError } from '../errors.js'
 import { buildInstance } from '../runtime/build.js'
+import { normaliseCoreArgs, personaOf, startedLine, versionText } from './core-persona.js'
 import type { BoundListener, Instance } from '../runtime/instance.js'
 import {
   advertisedAddress,
@@ -37,6 +38,12 @@ Usage:
   tsray uuid                     print a new random UUID for a user id
   tsray version                  print the version
   tsray -config FILE / -test     V2Ray's own spellings of run and test are accepted too
+  tsray run -config stdin:       Xray's form, as panels start their core (-c=FILE, -config=FILE too)
+      --skip-unsupported-inbounds
+                                 skip inbounds of protocols tsray does not serve (VLESS, Trojan …)
+                                 with a warning, instead of refusing the config
+  Installed under the name "xray" (or "v2ray"), version and the started line take that core's form:
+  see README "Operating".
 
 VMess users and alterId:
   alterId 0 (the default) means the AEAD header (VMessAEAD), which every current core speaks.
@@ -88,8 +95,8 @@ async function runInForeground(
   await instance.stop(SHUTDOWN_GRACE_MS)
 }
 
-async function loadConfig(paths: string[]) {
-  const loaded = await loadConfigFiles(paths, { readStdin })
+async function loadConfig(paths: string[], options: { skipUnsupportedInbounds?: boolean } = {}) {
+  const loaded = await loadConfigFiles(paths, { readStdin, ...options })
   for (const warning of loaded.warnings) process.stderr.write(`tsray: warning: ${warning}\n`)
   return loaded.config
 }
@@ -107,6 +114,7 @@ async function main(argv: string[]): Promise<void> {
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
       test: { type: 'boolean' },
+      'skip-unsupported-inbounds': { type: 'boolean' },
     },
   })
   const command =
@@ -117,7 +125,7 @@ async function main(argv: string[]): Promise<void> {
   }
   switch (command) {
     case 'version':
-      process.stdout.write(`tsray ${version()}\n`)
+      process.stdout.write(versionText(persona, version(), process.env))
       return
     case 'uuid':
       process.stdout.write(`${randomUUID()}\n`)
@@ -130,14 +138,23 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'test': {
       if (values.config === undefined) fail('Cannot test: give the config with -c FILE')
-      await loadConfig(values.config)
+      await loadConfig(values.config, {
+        skipUnsupportedInbounds: values['skip-unsupported-inbounds'] === true,
+      })
       process.stdout.write('Configuration OK.\n')
       return
     }
     case 'run': {
       if (values.config === undefined)
         fail('Cannot run: give the config with -c FILE (or run `tsray` alone for a default server)')
-      await runInForeground(buildInstance(await loadConfig(values.config)))
+      const skipUnsupportedInbounds = values['skip-unsupported-inbounds'] === true
+      await runInForeground(
+        buildInstance(await loadConfig(values.config, { skipUnsupportedInbounds })),
+        () => {
+          const line = startedLine(persona, version(), process.env)
+          if (line !== undefined) process.stdout.write(line)
+        },
+      )
       return
     }
     case 'serve': {
@@ -158,18 +175,9 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-/** V2Ray's single-dash long flags (-config, -test, -format) mean what ours do. */
-function normaliseArgs(argv: string[]): string[] {
-  return argv.map((arg) => {
-    if (arg === '-config') return '--config'
-    if (arg.startsWith('-config=')) return `--config=${arg.slice(8)}`
-    if (arg === '-test') return '--test'
-    if (arg === '-version') return 'version'
-    return arg
-  })
-}
+const persona = personaOf(process.argv[1])
 
-main(normaliseArgs(process.argv.slice(2))).then(
+main(normaliseCoreArgs(process.argv.slice(2))).then(
   () => process.exit(0),
   (error: unknown) => {
     if (error instanceof TsrayError) fail(error.message)

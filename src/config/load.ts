@@ -498,7 +498,7 @@ function hasConditions(rule: RoutingRule): boolean {
  */
 export function validateConfig(
   raw: unknown,
-  options: { readonly env?: ConfigEnvironment } = {},
+  options: { readonly env?: ConfigEnvironment; readonly skipUnsupportedInbounds?: boolean } = {},
 ): LoadedConfig {
   if (!isPlainObject(raw)) {
     throw new ConfigError('', `Cannot use the config: it is ${describeValue(raw)}, not a JSON object`)
@@ -520,6 +520,14 @@ export function validateConfig(
   const apiInboundTags = apiTag === undefined ? new Set<string>() : inboundTagsRoutedTo(apiTag, top.routing)
   const inbounds = readList(top.inbounds, 'inbounds', report, (entry, path) => {
     const tag = lookupKey(entry, 'tag')
+    const protocol = lookupKey(entry, 'protocol')
+    if (options.skipUnsupportedInbounds === true && !inboundProtocolSchema.safeParse(protocol).success) {
+      report.warnings.push({
+        path: formatJsonPath(path),
+        message: `skipped: tsray does not serve ${describeValue(protocol)} inbounds (--skip-unsupported-inbounds)`,
+      })
+      return undefined
+    }
     if (typeof tag !== 'string' || !apiInboundTags.has(tag)) return readInbound(entry, path, { report, env })
     // The API server takes its listen address and port (src/config/operate.ts).
     return undefined
@@ -624,7 +632,11 @@ async function readStandardInput(): Promise<string> {
  */
 export async function loadConfigFiles(
   paths: readonly string[],
-  options: { readonly readStdin?: () => Promise<string>; readonly env?: ConfigEnvironment } = {},
+  options: {
+    readonly readStdin?: () => Promise<string>
+    readonly env?: ConfigEnvironment
+    readonly skipUnsupportedInbounds?: boolean
+  } = {},
 ): Promise<LoadedConfig> {
   if (paths.length === 0) throw new ConfigError('', 'Cannot load the config: no file given')
   const sources = paths.map((path) => (path === '-' ? 'standard input' : path))
@@ -640,8 +652,8 @@ export async function loadConfigFiles(
     }
     docs.push(parseConfigText(text, { source }))
   }
-  return validateConfig(
-    mergeConfigs(docs, { sources }),
-    options.env === undefined ? {} : { env: options.env },
-  )
+  return validateConfig(mergeConfigs(docs, { sources }), {
+    ...(options.env === undefined ? {} : { env: options.env }),
+    ...(options.skipUnsupportedInbounds === true ? { skipUnsupportedInbounds: true } : {}),
+  })
 }

@@ -113,7 +113,9 @@ export function readOperateConfig(
       })
   } else {
     const inbounds = Array.isArray(raw.inbounds) ? raw.inbounds : []
-    const inbound = inbounds.map(objectOf).find((entry) => apiInbounds.has(String(entry?.tag)))
+    const inbound = inbounds
+      .map(objectOf)
+      .find((entry) => typeof entry?.tag === 'string' && apiInbounds.has(entry.tag))
     if (inbound !== undefined) {
       const port = readPort(inbound.port)
       const address = typeof inbound.listen === 'string' ? inbound.listen : '0.0.0.0'
