@@ -2,7 +2,7 @@
 // First: the heap settings must be in place before the rest of tsray is loaded.
 import './heap-tuning.js'
 import { randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { loadConfigFiles, validateConfig } from '../config/load.js'
 import { parseVmessLink, vmessLinkToOutbound } from '../config/share-link.js'
@@ -33,6 +33,11 @@ Usage:
       --state FILE               where the user is kept (default ${defaultStatePath()})
   tsray run -c FILE [-c FILE…]   run a V2Ray v4 JSON config in the foreground (-c - reads stdin;
                                  several files are merged in order, as V2Ray does)
+      --pid-file FILE            write the process id there (for tsray reload)
+  tsray reload PID | --pid-file FILE
+                                 send SIGHUP: the running tsray re-reads its config files and applies
+                                 VMess user and routing changes without dropping open tunnels; what
+                                 needs a restart (listen addresses, transports, outbounds) is logged
   tsray test -c FILE [-c FILE…]  check a config: exit 0 when it is valid, 1 with the reason when not
   tsray link LINK                print the client outbound JSON for a vmess:// link
   tsray uuid                     print a new random UUID for a user id
@@ -51,7 +56,7 @@ VMess users and alterId:
   header kinds unless a VMess inbound sets "legacyHeader": "refuse" (or "warn").
   Securities: auto, aes-128-gcm, chacha20-poly1305, none, zero, aes-128-cfb.
 
-Stops cleanly on SIGINT or SIGTERM.`
+Stops cleanly on SIGINT or SIGTERM; SIGHUP reloads (see tsray reload).`
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
@@ -75,6 +80,7 @@ async function readStdin(): Promise<string> {
 async function runInForeground(
   instance: Instance,
   onStarted?: (bound: BoundListener[]) => void,
+  reloadFrom?: { paths: string[]; skipUnsupportedInbounds: boolean },
 ): Promise<void> {
   // The handlers go in before anything is printed: a supervisor that signals as soon as it reads the
   // output must find them (a signal during start stops the instance once it is up).
@@ -88,11 +94,42 @@ async function runInForeground(
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  if (reloadFrom !== undefined) process.on('SIGHUP', () => void reloadConfig(instance, reloadFrom))
   // Not `onStarted?.(await …)`: an optional call skips evaluating its arguments.
   const bound = await instance.start()
   onStarted?.(bound)
   instance.logs.logger.info({ signal: await signal }, 'stopping')
   await instance.stop(SHUTDOWN_GRACE_MS)
+}
+
+/** SIGHUP: re-reads the config files and applies what can change live; failures leave the instance as it was. */
+async function reloadConfig(
+  instance: Instance,
+  from: { paths: string[]; skipUnsupportedInbounds: boolean },
+): Promise<void> {
+  const logger = instance.logs.logger
+  if (from.paths.includes('-')) {
+    logger.warn(
+      { paths: from.paths },
+      'cannot reload: the config came from standard input, which cannot be read again',
+    )
+    return
+  }
+  try {
+    const next = await loadConfig(from.paths, { skipUnsupportedInbounds: from.skipUnsupportedInbounds })
+    const report = instance.reload(next)
+    logger.warn({ applied: report.applied }, 'config reloaded')
+    if (report.needsRestart.length > 0)
+      logger.warn(
+        { needsRestart: report.needsRestart },
+        'config changes that need a restart were not applied',
+      )
+  } catch (error) {
+    logger.error(
+      { err: error instanceof Error ? error.message : String(error) },
+      'reload failed; the running config stays',
+    )
+  }
 }
 
 async function loadConfig(paths: string[], options: { skipUnsupportedInbounds?: boolean } = {}) {
@@ -115,6 +152,7 @@ async function main(argv: string[]): Promise<void> {
       version: { type: 'boolean', short: 'v' },
       test: { type: 'boolean' },
       'skip-unsupported-inbounds': { type: 'boolean' },
+      'pid-file': { type: 'string' },
     },
   })
   const command =
@@ -148,13 +186,27 @@ async function main(argv: string[]): Promise<void> {
       if (values.config === undefined)
         fail('Cannot run: give the config with -c FILE (or run `tsray` alone for a default server)')
       const skipUnsupportedInbounds = values['skip-unsupported-inbounds'] === true
+      const paths = values.config
       await runInForeground(
-        buildInstance(await loadConfig(values.config, { skipUnsupportedInbounds })),
+        buildInstance(await loadConfig(paths, { skipUnsupportedInbounds })),
         () => {
+          // Written once SIGHUP is handled: a reload sent as soon as the file appears must not kill us.
+          const pidFile = values['pid-file']
+          if (pidFile !== undefined) writeFileSync(pidFile, `${process.pid}\n`)
           const line = startedLine(persona, version(), process.env)
           if (line !== undefined) process.stdout.write(line)
         },
+        { paths, skipUnsupportedInbounds },
       )
+      return
+    }
+    case 'reload': {
+      const source = values['pid-file'] ?? positionals[1]
+      if (source === undefined) fail('Cannot reload: give the pid (`tsray reload PID`) or --pid-file FILE')
+      const pid = Number(/^\d+$/.test(source) ? source : readFileSync(source, 'utf8').trim())
+      if (!Number.isInteger(pid) || pid <= 0) fail(`Cannot reload: ${source} holds no process id`)
+      process.kill(pid, 'SIGHUP')
+      process.stdout.write(`sent SIGHUP to ${pid}\n`)
       return
     }
     case 'serve': {

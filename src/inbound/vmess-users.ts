@@ -82,16 +82,22 @@ export class VmessUsers {
   /** Removes the user with this email; its open tunnels are left to finish. */
   remove(email: string): UserChangeRefusal | VmessUser {
     if (email === '') return 'no-email'
-    const key = email.toLowerCase()
-    const user = this.#byEmail.get(key)
+    const user = this.#byEmail.get(email.toLowerCase())
     if (user === undefined) return 'not-found'
-    this.#byEmail.delete(key)
-    this.directory.remove(user)
+    this.removeUser(user)
+    return user
+  }
+
+  /** Removes this user (with or without an email); false when it is not here. */
+  removeUser(user: VmessUser): boolean {
+    if (!this.directory.remove(user)) return false
+    if (user.email !== '' && this.#byEmail.get(user.email.toLowerCase()) === user)
+      this.#byEmail.delete(user.email.toLowerCase())
     for (const shard of this.shards ?? []) if (shard.remove(user)) break
     this.#legacy?.retire(user)
     this.#legacyNext?.retire(user)
     this.#scheduleLegacyRebuild()
-    return user
+    return true
   }
 
   /** Stops a pending rebuild (the inbound is closing). */

@@ -20,6 +20,7 @@ import { Instance, type Listener } from './instance.js'
 import type { RelayTimeouts } from '../streams/relay.js'
 import { Router } from './router.js'
 import { OperateRuntime } from './operate.js'
+import { reloadInstance, SwitchableDispatcher } from './reload.js'
 import type { Dispatcher } from '../outbound/outbound.js'
 
 /** How long an outbound waits for a TCP connect. */
@@ -175,24 +176,13 @@ function buildInbound(
   }
 }
 
-/** Builds a runnable instance from a validated config: the one place that switches on protocol names. */
-export function buildInstance(
+/** The router of a config's rules over built outbounds. */
+function routerOf(
   config: TsrayConfig,
-  options?: { logs?: Logs; metrics?: TsrayMetrics },
-): Instance {
-  const logs = options?.logs ?? createLogs(config.log)
-  // A metrics endpoint in the config serves the given metrics, or its own.
-  const metrics = options?.metrics ?? (config.metrics === undefined ? undefined : createMetrics())
-  const operate = new OperateRuntime(config)
-  const outbounds = new Map<string, Outbound>()
-  const ordered = config.outbounds.map((outbound, index) => {
-    const built = operate.outbound(buildOutbound(outbound, outbound.tag ?? `outbound-${index}`))
-    outbounds.set(built.tag, built)
-    return built
-  })
-  const defaultOutbound =
-    ordered[0] ?? new FreedomOutbound({ tag: 'direct', connectTimeoutMs: CONNECT_TIMEOUT_MS })
-  const router = new Router({
+  outbounds: ReadonlyMap<string, Outbound>,
+  defaultOutbound: Outbound,
+): Router {
+  return new Router({
     rules: config.routing.rules.map((rule) => ({
       outboundTag: rule.outboundTag,
       ...(rule.inboundTag !== undefined ? { inboundTags: rule.inboundTag } : {}),
@@ -210,10 +200,31 @@ export function buildInstance(
     defaultOutbound,
     domainStrategy: config.routing.domainStrategy,
   })
+}
+
+/** Builds a runnable instance from a validated config: the one place that switches on protocol names. */
+export function buildInstance(
+  config: TsrayConfig,
+  options?: { logs?: Logs; metrics?: TsrayMetrics },
+): Instance {
+  const logs = options?.logs ?? createLogs(config.log)
+  // A metrics endpoint in the config serves the given metrics, or its own.
+  const metrics = options?.metrics ?? (config.metrics === undefined ? undefined : createMetrics())
+  const operate = new OperateRuntime(config)
+  const outbounds = new Map<string, Outbound>()
+  const ordered = config.outbounds.map((outbound, index) => {
+    const built = operate.outbound(buildOutbound(outbound, outbound.tag ?? `outbound-${index}`))
+    outbounds.set(built.tag, built)
+    return built
+  })
+  const defaultOutbound =
+    ordered[0] ?? new FreedomOutbound({ tag: 'direct', connectTimeoutMs: CONNECT_TIMEOUT_MS })
+  const routing = new SwitchableDispatcher(routerOf(config, outbounds, defaultOutbound))
+
   const listeners = config.inbounds.map((inbound, index) => {
     const tag = inbound.tag ?? `inbound-${index}`
     if (inbound.protocol !== 'vmess') operate.inbound(tag)
-    return buildInbound(config, inbound, tag, operate.dispatcher(tag, router), logs, metrics, operate)
+    return buildInbound(config, inbound, tag, operate.dispatcher(tag, routing), logs, metrics, operate)
   })
   const api = operate.apiListener(logs)
   if (api !== undefined) listeners.push(api)
@@ -229,5 +240,15 @@ export function buildInstance(
       close: () => server.close(),
     })
   }
-  return new Instance({ listeners, logs })
+  let live = config
+  const reload = (next: TsrayConfig) => {
+    const report = reloadInstance(live, next, {
+      vmessInbound: (tag) => operate.vmessInbound(tag),
+      replaceRouting: (changed) => routing.replace(routerOf(changed, outbounds, defaultOutbound)),
+    })
+    // Users are compared with the running inbounds; routing with what was applied last.
+    live = { ...live, routing: next.routing }
+    return report
+  }
+  return new Instance({ listeners, logs, reload })
 }
