@@ -2,7 +2,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'eslint.config.js'] },
+  { ignores: ['dist/', 'node_modules/', 'eslint.config.js', 'native/build/', 'prebuilds/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -25,6 +25,15 @@ export default tseslint.config(
         'error',
         { object: 'Math', property: 'random', message: 'Use node:crypto randomness.' },
       ],
+    },
+  },
+  // The addon's build script is plain JavaScript outside the TypeScript project.
+  {
+    files: ['native/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: { process: 'readonly', console: 'readonly' },
     },
   },
 )

@@ -101,7 +101,14 @@ export interface ProxyProcess {
 export async function startProxy(
   implementation: Implementation,
   config: object,
-  options: { dir: string; name: string; waitPorts: readonly number[]; v2ray: string },
+  options: {
+    dir: string
+    name: string
+    waitPorts: readonly number[]
+    v2ray: string
+    /** Extra environment, e.g. TSRAY_NATIVE=0 for tsray on node:crypto. */
+    env?: Readonly<Record<string, string>>
+  },
 ): Promise<ProxyProcess> {
   const path = join(options.dir, `${options.name}.json`)
   writeFileSync(path, JSON.stringify(config, null, 2))
@@ -121,6 +128,7 @@ export async function startProxy(
   // `exec` keeps the PID, so /proc/PID is the proxy itself, not the shell.
   const child: ChildProcess = spawn('bash', ['-c', `${RAISE_NOFILE}; exec "$@"`, 'bash', ...command], {
     stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...options.env },
   })
   let errors = ''
   child.stderr?.on('data', (chunk: Buffer) => {

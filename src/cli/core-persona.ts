@@ -27,12 +27,17 @@ function claimedVersion(persona: 'xray' | 'v2ray', env: NodeJS.ProcessEnv): stri
   return persona === 'xray' ? XRAY_COMPATIBLE_VERSION : V2RAY_COMPATIBLE_VERSION
 }
 
-/** The output of `version`; panels parse the first line. */
-export function versionText(persona: CorePersona, tsrayVersion: string, env: NodeJS.ProcessEnv): string {
+/** The output of `version`, `detail` on its second line; panels parse the first line. */
+export function versionText(
+  persona: CorePersona,
+  tsrayVersion: string,
+  env: NodeJS.ProcessEnv,
+  detail: string,
+): string {
   const self = `tsray ${tsrayVersion}`
-  if (persona === 'tsray') return `${self}\n`
+  if (persona === 'tsray') return `${self}\n${detail}\n`
   const core = persona === 'xray' ? 'Xray' : 'V2Ray'
-  return `${core} ${claimedVersion(persona, env)} (${self}, VMess only) Node ${process.versions.node}\nA VMess proxy compatible with ${core}'s config and API.\n`
+  return `${core} ${claimedVersion(persona, env)} (${self}, VMess only) Node ${process.versions.node}\n${detail}\n`
 }
 
 /** The line a panel waits for once the core runs (Marzban and PasarGuard match Xray's), or undefined. */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { homedir, networkInterfaces } from 'node:os'
 import { dirname, join } from 'node:path'
-import { formatVmessLink, vmessLinkToOutbound } from '../config/share-link.js'
+import { formatVmessLink, vmessLinkToOutbound, type VmessLink } from '../config/share-link.js'
 import { parseUuid } from '../protocol/user.js'
 
 /** Port of the default server, as in V2Ray's sample config. */
@@ -32,7 +32,13 @@ export async function loadOrCreateUser(path: string): Promise<{ id: string; crea
 }
 
 /** The V2Ray v4 JSON of the default server: one VMess inbound (AEAD, any security) and freedom. */
-export function defaultServerConfig(options: { id: string; listen: string; port: number }): object {
+export function defaultServerConfig(options: {
+  id: string
+  listen: string
+  port: number
+  /** Serve VMess over WebSocket on this path (what a TLS-terminating platform forwards). */
+  wsPath?: string | undefined
+}): object {
   return {
     log: { loglevel: 'warning', access: '' },
     inbounds: [
@@ -42,6 +48,9 @@ export function defaultServerConfig(options: { id: string; listen: string; port:
         port: options.port,
         protocol: 'vmess',
         settings: { clients: [{ id: options.id, alterId: 0, email: 'default@tsray' }] },
+        ...(options.wsPath === undefined
+          ? {}
+          : { streamSettings: { network: 'ws', wsSettings: { path: options.wsPath } } }),
       },
     ],
     outbounds: [{ tag: 'direct', protocol: 'freedom' }],
@@ -59,29 +68,40 @@ export function advertisedAddress(listen: string): string {
   return '127.0.0.1'
 }
 
-/** How to connect: the vmess:// link (v2rayN form) and the matching client outbound JSON. */
-export function connectionInstructions(options: { id: string; address: string; port: number }): string {
-  const link = {
+/** The share link of the default server. */
+export function defaultServerLink(options: {
+  id: string
+  address: string
+  port: number
+  wsPath?: string | undefined
+}): VmessLink {
+  return {
     remark: 'tsray',
     address: options.address,
     port: options.port,
     id: options.id,
     alterId: 0,
-    security: 'auto' as const,
-    network: 'tcp' as const,
+    security: 'auto',
+    network: options.wsPath === undefined ? 'tcp' : 'ws',
     headerType: 'none',
     host: '',
-    path: '',
+    path: options.wsPath ?? '',
     tls: false,
   }
+}
+
+/** How to connect: the vmess:// link (v2rayN form), its QR code and the matching client outbound JSON. */
+export function connectionInstructions(link: VmessLink, qr: string): string {
   const outbound = vmessLinkToOutbound(link)
+  const transport = link.network === 'ws' ? `, WebSocket on ${link.path}` : ''
   return [
-    `tsray VMess server on port ${options.port} (AEAD header, security auto)`,
-    `user id: ${options.id}`,
+    `tsray VMess server on port ${link.port} (AEAD header, security auto${transport})`,
+    `user id: ${link.id}`,
     '',
-    'Share link (v2rayN, V2RayNG, Shadowrocket, …):',
+    'Share link (v2rayN, V2RayNG, Shadowrocket, …), also as a QR code below:',
     `  ${formatVmessLink(link)}`,
     '',
+    qr,
     'Client outbound for a V2Ray / Xray / tsray config:',
     JSON.stringify({ ...outbound, tag: 'proxy' }, null, 2)
       .split('\n')

@@ -4,8 +4,9 @@ import './heap-tuning.js'
 import { randomUUID } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { checkConfigFiles } from '../config/files.js'
 import { loadConfigFiles, validateConfig } from '../config/load.js'
-import { parseVmessLink, vmessLinkToOutbound } from '../config/share-link.js'
+import { cryptoBackend } from '../crypto/index.js'
 import { TsrayError } from '../errors.js'
 import { buildInstance } from '../runtime/build.js'
 import { normaliseCoreArgs, personaOf, startedLine, versionText } from './core-persona.js'
@@ -15,9 +16,13 @@ import {
   connectionInstructions,
   DEFAULT_SERVER_PORT,
   defaultServerConfig,
+  defaultServerLink,
   defaultStatePath,
   loadOrCreateUser,
 } from './default-server.js'
+import { clientConfig, printConfigLinks, printLink } from './link-commands.js'
+import { terminalQr } from './qr.js'
+import { formatVmessLink } from '../config/share-link.js'
 
 /** Tunnels get this long to finish after SIGINT/SIGTERM before they are closed. */
 export const SHUTDOWN_GRACE_MS = 5_000
@@ -26,11 +31,17 @@ const HELP = `tsray: a VMess proxy (server and client), drop-in for V2Ray v4 JSO
 
 Usage:
   tsray                          start a VMess server with a generated user (kept in a state file)
-                                 and print the vmess:// link and client config to connect with
-      --port N                   port of that server (default ${DEFAULT_SERVER_PORT})
+                                 and print the vmess:// link, its QR code and the client config
+      --port N                   port of that server (default $PORT, else ${DEFAULT_SERVER_PORT})
       --listen ADDR              address to listen on (default 0.0.0.0)
       --address HOST             address to put in the link (default: this machine's IPv4)
+      --ws PATH                  serve VMess over WebSocket on PATH (behind a TLS-terminating proxy)
+      --id UUID                  the user id (default $TSRAY_ID, else the one in the state file)
       --state FILE               where the user is kept (default ${defaultStatePath()})
+  tsray client LINK              run a local client for a vmess:// link: SOCKS5 (with UDP) on
+                                 127.0.0.1:10808 and HTTP on 127.0.0.1:10809, as v2rayN
+      --socks [ADDR:]PORT        where the SOCKS5 inbound listens
+      --http [ADDR:]PORT         where the HTTP inbound listens
   tsray run -c FILE [-c FILE…]   run a V2Ray v4 JSON config in the foreground (-c - reads stdin;
                                  several files are merged in order, as V2Ray does)
       --pid-file FILE            write the process id there (for tsray reload)
@@ -39,9 +50,17 @@ Usage:
                                  VMess user and routing changes without dropping open tunnels; what
                                  needs a restart (listen addresses, transports, outbounds) is logged
   tsray test -c FILE [-c FILE…]  check a config: exit 0 when it is valid, 1 with the reason when not
-  tsray link LINK                print the client outbound JSON for a vmess:// link
+  tsray link LINK                print the client outbound JSON for a vmess:// link (v2rayN base64
+                                 JSON or the standard URI); exit 1 if tsray cannot run its transport
+      --qr                       print the link's QR code in the terminal instead
+      --png FILE                 write the QR code as a PNG image
+  tsray link -c FILE             print the share links of a config's VMess inbound users and outbounds
+      --address HOST             the address clients dial for the inbounds (default: listen address,
+                                 else this machine's IPv4)
+      --uri                      the standard URI form instead of v2rayN's base64 JSON
+      --qr, --png FILE           with QR codes, as above
   tsray uuid                     print a new random UUID for a user id
-  tsray version                  print the version
+  tsray version                  print the version and the cipher path (TSRAY_NATIVE=0: node:crypto)
   tsray -config FILE / -test     V2Ray's own spellings of run and test are accepted too
   tsray run -config stdin:       Xray's form, as panels start their core (-c=FILE, -config=FILE too)
       --skip-unsupported-inbounds
@@ -97,6 +116,9 @@ async function runInForeground(
   if (reloadFrom !== undefined) process.on('SIGHUP', () => void reloadConfig(instance, reloadFrom))
   // Not `onStarted?.(await …)`: an optional call skips evaluating its arguments.
   const bound = await instance.start()
+  // At warning, the default level, as V2Ray's own "V2Ray 4.34.0 started".
+  const listeners = bound.map((listener) => `${listener.tag} (${listener.protocol}) on port ${listener.port}`)
+  instance.logs.logger.warn({}, `tsray ${version()} started: ${listeners.join(', ')}`)
   onStarted?.(bound)
   instance.logs.logger.info({ signal: await signal }, 'stopping')
   await instance.stop(SHUTDOWN_GRACE_MS)
@@ -148,6 +170,13 @@ async function main(argv: string[]): Promise<void> {
       listen: { type: 'string' },
       address: { type: 'string' },
       state: { type: 'string' },
+      ws: { type: 'string' },
+      id: { type: 'string' },
+      socks: { type: 'string' },
+      http: { type: 'string' },
+      qr: { type: 'boolean' },
+      png: { type: 'string' },
+      uri: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
       test: { type: 'boolean' },
@@ -163,22 +192,44 @@ async function main(argv: string[]): Promise<void> {
   }
   switch (command) {
     case 'version':
-      process.stdout.write(versionText(persona, version(), process.env))
+      process.stdout.write(versionText(persona, version(), process.env, `ciphers: ${cryptoBackend().detail}`))
       return
     case 'uuid':
       process.stdout.write(`${randomUUID()}\n`)
       return
     case 'link': {
+      const output = { qr: values.qr === true, png: values.png }
+      const write = (text: string): void => void process.stdout.write(text)
+      if (values.config !== undefined) {
+        const config = await loadConfig(values.config)
+        await printConfigLinks(
+          config,
+          { ...output, address: values.address, form: values.uri === true ? 'uri' : 'v2rayn' },
+          write,
+        )
+        return
+      }
       const text = positionals[1]
-      if (text === undefined) fail('Cannot convert a link: give it as `tsray link vmess://…`')
-      process.stdout.write(`${JSON.stringify(vmessLinkToOutbound(parseVmessLink(text)), null, 2)}\n`)
+      if (text === undefined) fail('Cannot convert a link: give it as `tsray link vmess://…` (or -c FILE)')
+      for (const warning of await printLink(text, output, write))
+        process.stderr.write(`tsray: warning: ${warning}\n`)
+      return
+    }
+    case 'client': {
+      const text = positionals[1]
+      if (text === undefined) fail('Cannot start a client: give the link as `tsray client vmess://…`')
+      const { config, warnings } = clientConfig(text, { socks: values.socks, http: values.http })
+      for (const warning of warnings) process.stderr.write(`tsray: warning: ${warning}\n`)
+      await runInForeground(buildInstance(config))
       return
     }
     case 'test': {
       if (values.config === undefined) fail('Cannot test: give the config with -c FILE')
-      await loadConfig(values.config, {
-        skipUnsupportedInbounds: values['skip-unsupported-inbounds'] === true,
-      })
+      await checkConfigFiles(
+        await loadConfig(values.config, {
+          skipUnsupportedInbounds: values['skip-unsupported-inbounds'] === true,
+        }),
+      )
       process.stdout.write('Configuration OK.\n')
       return
     }
@@ -210,16 +261,25 @@ async function main(argv: string[]): Promise<void> {
       return
     }
     case 'serve': {
-      const port = values.port === undefined ? DEFAULT_SERVER_PORT : Number(values.port)
+      // A platform that runs Node apps (a PaaS, a panel) tells the app its port in $PORT.
+      const portText = values.port ?? process.env.PORT
+      const port = portText === undefined || portText === '' ? DEFAULT_SERVER_PORT : Number(portText)
       if (!Number.isInteger(port) || port < 1 || port > 65535)
-        fail(`Cannot serve: --port ${values.port} is not a port`)
+        fail(`Cannot serve: ${values.port === undefined ? '$PORT' : '--port'} ${portText} is not a port`)
       const listen = values.listen ?? '0.0.0.0'
-      const user = await loadOrCreateUser(values.state ?? defaultStatePath())
-      const config = validateConfig(defaultServerConfig({ id: user.id, listen, port })).config
+      const wsPath = values.ws
+      if (wsPath !== undefined && !wsPath.startsWith('/'))
+        fail(`Cannot serve: --ws ${wsPath} is not a path starting with /`)
+      const givenId = values.id ?? (process.env.TSRAY_ID === '' ? undefined : process.env.TSRAY_ID)
+      const id = givenId ?? (await loadOrCreateUser(values.state ?? defaultStatePath())).id
+      const config = validateConfig(defaultServerConfig({ id, listen, port, wsPath })).config
       const address = values.address ?? advertisedAddress(listen)
-      await runInForeground(buildInstance(config), (bound) => {
-        process.stdout.write(connectionInstructions({ id: user.id, address, port: bound[0]?.port ?? port }))
-      })
+      // The id as the loader normalised it (a UUID in lowercase with dashes).
+      const inbound = config.inbounds[0]
+      const clientId = inbound?.protocol === 'vmess' ? (inbound.settings.clients[0]?.id ?? id) : id
+      const link = defaultServerLink({ id: clientId, address, port, wsPath })
+      const instructions = connectionInstructions(link, await terminalQr(formatVmessLink(link)))
+      await runInForeground(buildInstance(config), () => process.stdout.write(instructions))
       return
     }
     default:

@@ -39,6 +39,14 @@ import {
   type TsrayConfig,
   type VmessInboundSettings,
 } from './schema.js'
+import { parseConfigText } from './json-text.js'
+import { mergeConfigs, setKey } from './merge.js'
+import { dnsSchema } from './dns.js'
+import { joinV3Layout } from './v3-layout.js'
+import { isPlainObject } from './paths.js'
+import { resolveIdsFromEnv } from './vmess-id.js'
+
+export { mergeConfigs, parseConfigText }
 
 /** A validated config and the warnings about it, each `path: message`. */
 export interface LoadedConfig {
@@ -48,243 +56,6 @@ export interface LoadedConfig {
 
 /** Environment variables that `"port": "env:NAME"` may name. */
 export type ConfigEnvironment = Readonly<Record<string, string | undefined>>
-
-// ─── JSON with comments ──────────────────────────────────────────────────────────────────────────
-
-/** JSON nested deeper than this is refused rather than risking the stack; real configs nest about 8 deep. */
-const MAX_JSON_DEPTH = 256
-
-function lineAndColumn(text: string, position: number): { line: number; column: number } {
-  let line = 1
-  let lineStart = 0
-  for (
-    let index = text.indexOf('\n');
-    index !== -1 && index < position;
-    index = text.indexOf('\n', index + 1)
-  ) {
-    line += 1
-    lineStart = index + 1
-  }
-  return { line, column: position - lineStart + 1 }
-}
-
-const NUMBER_PATTERN = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y
-const ESCAPE_PATTERN = /\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})/y
-
-/**
- * Parses the text of a config file: JSON plus the comments V2Ray accepts (`//`, `/* *\/` and `#` outside
- * strings). Throws ConfigError naming the source, line and column of a syntax error.
- * @example
- * parseConfigText('{ "log": { "loglevel": "info" } // verbose\n}', { source: 'config.json' })
- */
-export function parseConfigText(text: string, options: { readonly source?: string } = {}): unknown {
-  const source = options.source ?? 'the config'
-  let position = 0
-
-  const fail = (message: string, at = position): never => {
-    const { line, column } = lineAndColumn(text, at)
-    throw new ConfigError('', `Cannot parse ${source}: ${message} at line ${line}, column ${column}`)
-  }
-
-  const skipSpaceAndComments = (): void => {
-    while (position < text.length) {
-      const char = text[position]
-      if (char === ' ' || char === '\t' || char === '\n' || char === '\r' || char === '\uFEFF') position += 1
-      else if (char === '#' || text.startsWith('//', position)) {
-        const end = text.indexOf('\n', position)
-        position = end === -1 ? text.length : end + 1
-      } else if (text.startsWith('/*', position)) {
-        const end = text.indexOf('*/', position + 2)
-        if (end === -1) fail('a /* comment is never closed')
-        position = end + 2
-      } else return
-    }
-  }
-
-  const readString = (): string => {
-    const start = position
-    position += 1
-    for (;;) {
-      const char = text[position]
-      if (char === undefined) return fail('a string is never closed', start)
-      if (char === '"') break
-      if (char === '\\') {
-        ESCAPE_PATTERN.lastIndex = position
-        if (!ESCAPE_PATTERN.test(text)) fail('a bad escape sequence in a string')
-        position = ESCAPE_PATTERN.lastIndex
-      } else if (char < ' ') fail('a control character (write it as an escape) in a string')
-      else position += 1
-    }
-    position += 1
-    return JSON.parse(text.slice(start, position)) as string
-  }
-
-  const readValue = (depth: number): unknown => {
-    skipSpaceAndComments()
-    const char = text[position]
-    if (char === undefined) return fail('the text ends where a value is expected')
-    if (char === '{' || char === '[') {
-      if (depth >= MAX_JSON_DEPTH) fail(`values nested more than ${MAX_JSON_DEPTH} deep`)
-      return char === '{' ? readObject(depth + 1) : readArray(depth + 1)
-    }
-    if (char === '"') return readString()
-    for (const [word, value] of [
-      ['true', true],
-      ['false', false],
-      ['null', null],
-    ] as const) {
-      if (text.startsWith(word, position)) {
-        position += word.length
-        return value
-      }
-    }
-    NUMBER_PATTERN.lastIndex = position
-    const number = NUMBER_PATTERN.exec(text)
-    if (number !== null) {
-      position = NUMBER_PATTERN.lastIndex
-      return Number(number[0])
-    }
-    const word = /[^\s,:[\]{}"]{1,24}/y
-    word.lastIndex = position
-    const token = word.exec(text)?.[0]
-    return fail(
-      token === undefined
-        ? `${JSON.stringify(char)} where a value is expected`
-        : `${JSON.stringify(token)} is not a JSON value`,
-    )
-  }
-
-  const readObject = (depth: number): Record<string, unknown> => {
-    const object: Record<string, unknown> = {}
-    position += 1
-    skipSpaceAndComments()
-    if (text[position] === '}') {
-      position += 1
-      return object
-    }
-    for (;;) {
-      skipSpaceAndComments()
-      if (text[position] === '}') fail("a comma before '}' (JSON allows no trailing comma)")
-      if (text[position] !== '"') fail('a key in double quotes is expected')
-      const key = readString()
-      skipSpaceAndComments()
-      if (text[position] !== ':') fail(`':' is expected after the key ${JSON.stringify(key)}`)
-      position += 1
-      // defineProperty: a "__proto__" key must stay a plain key, as JSON.parse keeps it.
-      Object.defineProperty(object, key, {
-        value: readValue(depth),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      })
-      skipSpaceAndComments()
-      if (text[position] === ',') position += 1
-      else if (text[position] === '}') {
-        position += 1
-        return object
-      } else fail("',' or '}' is expected")
-    }
-  }
-
-  const readArray = (depth: number): unknown[] => {
-    const array: unknown[] = []
-    position += 1
-    skipSpaceAndComments()
-    if (text[position] === ']') {
-      position += 1
-      return array
-    }
-    for (;;) {
-      skipSpaceAndComments()
-      if (text[position] === ']') fail("a comma before ']' (JSON allows no trailing comma)")
-      array.push(readValue(depth))
-      skipSpaceAndComments()
-      if (text[position] === ',') position += 1
-      else if (text[position] === ']') {
-        position += 1
-        return array
-      } else fail("',' or ']' is expected")
-    }
-  }
-
-  skipSpaceAndComments()
-  if (position === text.length) throw new ConfigError('', `Cannot parse ${source}: it holds no JSON value`)
-  const value = readValue(0)
-  skipSpaceAndComments()
-  if (position < text.length) fail('more text after the JSON value')
-  return value
-}
-
-// ─── Merging ─────────────────────────────────────────────────────────────────────────────────────
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-function setKey(object: Record<string, unknown>, key: string, value: unknown): void {
-  Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true })
-}
-
-function tagOf(entry: unknown): string | undefined {
-  const tag = isPlainObject(entry) ? entry['tag'] : undefined
-  return typeof tag === 'string' && tag !== '' ? tag : undefined
-}
-
-/** Arrays whose entries a later file replaces by tag instead of appending. */
-const TAGGED_LISTS = new Set(['inbounds', 'outbounds'])
-
-function mergeValues(base: unknown, over: unknown, path: JsonPath): unknown {
-  // A null in a later file leaves the earlier value, as V2Ray's merger does.
-  if (over === null && base !== undefined) return base
-  if (isPlainObject(base) && isPlainObject(over)) {
-    const merged: Record<string, unknown> = {}
-    for (const [key, value] of Object.entries(base)) setKey(merged, key, value)
-    for (const [key, value] of Object.entries(over)) {
-      setKey(
-        merged,
-        key,
-        mergeValues(Object.hasOwn(merged, key) ? merged[key] : undefined, value, [...path, key]),
-      )
-    }
-    return merged
-  }
-  if (Array.isArray(base) && Array.isArray(over)) {
-    const earlier: unknown[] = base
-    const copies = over.map((entry, index) => mergeValues(undefined, entry, [...path, index]))
-    if (path.length !== 1 || !TAGGED_LISTS.has(String(path[0]))) return [...earlier, ...copies]
-    const merged = [...earlier]
-    for (const entry of copies) {
-      const tag = tagOf(entry)
-      const index = tag === undefined ? -1 : earlier.findIndex((existing) => tagOf(existing) === tag)
-      if (index === -1) merged.push(entry)
-      else merged[index] = entry
-    }
-    return merged
-  }
-  if (isPlainObject(over)) return mergeValues({}, over, path)
-  if (Array.isArray(over)) return over.map((entry, index) => mergeValues(undefined, entry, [...path, index]))
-  return over
-}
-
-/**
- * Merges config documents in order, as V2Ray does with several `-c` files: objects merge key by key and
- * later scalars win; `inbounds` and `outbounds` entries append, except that an entry whose `tag` matches
- * an entry of the earlier files replaces it; other arrays (`routing.rules`) concatenate.
- */
-export function mergeConfigs(
-  docs: readonly unknown[],
-  options: { readonly sources?: readonly string[] } = {},
-): unknown {
-  let merged: unknown = {}
-  docs.forEach((doc, index) => {
-    if (!isPlainObject(doc)) {
-      const source = options.sources?.[index] ?? `config ${index + 1}`
-      throw new ConfigError('', `Cannot merge ${source}: it holds ${describeValue(doc)}, not a JSON object`)
-    }
-    merged = mergeValues(merged, doc, [])
-  })
-  return merged
-}
 
 // ─── Validation ──────────────────────────────────────────────────────────────────────────────────
 
@@ -505,7 +276,8 @@ export function validateConfig(
   }
   const report: ConfigReport = { errors: [], warnings: [] }
   const env = options.env ?? process.env
-  const top = readSection(topLevelSchema, raw, { path: [], report })
+  const joined = resolveIdsFromEnv(joinV3Layout(raw, report), env)
+  const top = readSection(topLevelSchema, joined, { path: [], report })
   if (top === undefined) throw configErrorOf(report.errors)
 
   const log =
@@ -539,6 +311,7 @@ export function validateConfig(
     top.routing === undefined
       ? { domainStrategy: 'AsIs', rules: [] }
       : readSection(routingSchema, top.routing, { path: ['routing'], report })
+  const dns = top.dns === undefined ? undefined : readSection(dnsSchema, top.dns, { path: ['dns'], report })
   const metrics =
     top.metrics === undefined
       ? undefined
@@ -610,6 +383,7 @@ export function validateConfig(
       routing: { domainStrategy: routing.domainStrategy, rules },
       policy,
       ...(metrics?.listen !== undefined ? { metrics: { listen: metrics.listen } } : {}),
+      ...(dns !== undefined ? { dns } : {}),
       ...(operate.stats !== undefined || operate.api !== undefined ? { operate } : {}),
     },
     warnings: report.warnings.map(formatProblem),

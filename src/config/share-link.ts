@@ -1,14 +1,17 @@
+// Share links in: v2rayN base64 JSON, the standard URI, Shadowrocket and Quantumult forms, read into one VmessLink.
 import { ProtocolError } from '../errors.js'
+import { idTextProblem } from './vmess-id.js'
 import { MAX_DOMAIN_LENGTH, SECURITY_NAMES, type SecurityName } from '../protocol/constants.js'
+import { NETWORK_IDS, type NetworkId, NETWORKS, uriFieldNames } from './networks.js'
 
 /** Longest link text read, so a pasted blob cannot make the parser chew on megabytes. */
 export const MAX_VMESS_LINK_LENGTH = 16 * 1024
 /** Longest non-UUID `id` (Xray and sing-box map such strings to a UUIDv5, PROTOCOL §1). */
 export const MAX_ID_TEXT_BYTES = 30
 
-/** Transports a link can name (peers.md §3.1), in v2rayN's spelling (`h2` for HTTP/2). */
-export const VMESS_NETWORKS = ['tcp', 'kcp', 'ws', 'h2', 'quic', 'grpc', 'httpupgrade', 'xhttp'] as const
-export type VmessNetwork = (typeof VMESS_NETWORKS)[number]
+/** Transports a link can name (peers.md §3.1), in v2rayN's spelling (`h2` for HTTP/2): the table's rows with links. */
+export const VMESS_NETWORKS = NETWORK_IDS.filter((id) => NETWORKS[id].link !== undefined) as VmessNetwork[]
+export type VmessNetwork = Exclude<NetworkId, 'domainsocket'>
 
 /**
  * A VMess server as a share link describes it. `host` and `path` mean what v2rayN's fields mean for the
@@ -99,19 +102,12 @@ function parseNetwork(net: string, type: string): { network: VmessNetwork; heade
   const headerType = type === '' ? 'none' : type
   const lower = net.toLowerCase()
   switch (lower) {
-    case '':
-    case 'raw':
-      return { network: 'tcp', headerType }
     case 'http':
       return headerType === 'http' ? { network: 'tcp', headerType } : { network: 'h2', headerType }
-    case 'websocket':
-      return { network: 'ws', headerType }
-    case 'mkcp':
-      return { network: 'kcp', headerType }
-    case 'splithttp':
-      return { network: 'xhttp', headerType }
     default: {
-      const found = VMESS_NETWORKS.find((name) => name === lower)
+      const found = VMESS_NETWORKS.find(
+        (name) => name === lower || (NETWORKS[name].link?.aliases.includes(lower) ?? false),
+      )
       if (found === undefined) throw invalid(`network "${net}" is unknown`)
       return { network: found, headerType }
     }
@@ -158,6 +154,8 @@ function buildLink(fields: LinkFields): VmessLink {
   if (!UUID_PATTERN.test(base.id) && (idBytes === 0 || idBytes > MAX_ID_TEXT_BYTES)) {
     throw invalid(`id "${base.id}" is not a UUID`)
   }
+  const idProblem = UUID_PATTERN.test(base.id) ? undefined : idTextProblem(base.id)
+  if (idProblem !== undefined) throw invalid(`id ${idProblem}`)
   return {
     ...base,
     address,
@@ -263,25 +261,8 @@ function uriTransport(
     }
     return ''
   }
-  switch (network) {
-    case 'grpc':
-      return {
-        host: get('authority', 'host'),
-        path: get('serviceName', 'path'),
-        headerType: get('mode', 'headerType'),
-      }
-    case 'kcp':
-      return { host: get('host'), path: get('seed', 'path'), headerType: get('headerType') }
-    case 'quic':
-      return { host: get('quicSecurity', 'host'), path: get('key', 'path'), headerType: get('headerType') }
-    case 'xhttp':
-      return { host: get('host'), path: get('path'), headerType: get('mode', 'headerType') }
-    case 'tcp':
-    case 'ws':
-    case 'h2':
-    case 'httpupgrade':
-      return { host: get('host'), path: get('path'), headerType: get('headerType') }
-  }
+  const names = uriFieldNames(network)
+  return { host: get(...names.host), path: get(...names.path), headerType: get(...names.headerType) }
 }
 
 function fromStandardUri(body: string): VmessLink {
@@ -428,222 +409,4 @@ export function parseVmessLink(text: string): VmessLink {
   return fromShadowrocket(decoded, query)
 }
 
-/** The standard URI's names for host, path and header type on `network`. */
-function uriTransportFields(link: VmessLink): [string, string][] {
-  const fields: [string, string][] = []
-  const add = (name: string, value: string): void => {
-    if (value !== '') fields.push([name, value])
-  }
-  const headerType = link.headerType === 'none' ? '' : link.headerType
-  switch (link.network) {
-    case 'grpc':
-      add('mode', headerType)
-      add('authority', link.host)
-      add('serviceName', link.path)
-      break
-    case 'kcp':
-      add('headerType', headerType)
-      add('host', link.host)
-      add('seed', link.path)
-      break
-    case 'quic':
-      add('headerType', headerType)
-      add('quicSecurity', link.host)
-      add('key', link.path)
-      break
-    case 'xhttp':
-      add('mode', headerType)
-      add('host', link.host)
-      add('path', link.path)
-      break
-    case 'tcp':
-    case 'ws':
-    case 'h2':
-    case 'httpupgrade':
-      add('headerType', headerType)
-      add('host', link.host)
-      add('path', link.path)
-      break
-  }
-  return fields
-}
-
-function formatUri(link: VmessLink): string {
-  if (link.alterId !== 0) {
-    throw new ProtocolError(
-      'LINK_INVALID',
-      `Cannot format vmess link: the URI form is for AEAD (alterId 0), alterId is ${link.alterId}`,
-    )
-  }
-  const fields: [string, string][] = [['type', link.network === 'h2' ? 'http' : link.network]]
-  // "Omit unless none" says the standard; any non-auto value is written so it round-trips.
-  if (link.security !== 'auto') fields.push(['encryption', link.security])
-  fields.push(...uriTransportFields(link))
-  if (link.tls) fields.push(['security', 'tls'])
-  if (link.sni !== undefined) fields.push(['sni', link.sni])
-  if (link.alpn !== undefined) fields.push(['alpn', link.alpn])
-  if (link.fingerprint !== undefined) fields.push(['fp', link.fingerprint])
-  if (link.allowInsecure !== undefined) fields.push(['allowInsecure', link.allowInsecure ? '1' : '0'])
-  const host = link.address.includes(':') ? `[${link.address}]` : link.address
-  const query = fields.map(([name, value]) => `${name}=${encodeURIComponent(value)}`).join('&')
-  const remark = link.remark === '' ? '' : `#${encodeURIComponent(link.remark)}`
-  return `vmess://${encodeURIComponent(link.id)}@${host}:${link.port}?${query}${remark}`
-}
-
-function formatV2rayn(link: VmessLink): string {
-  const json: Record<string, string> = {
-    v: '2',
-    ps: link.remark,
-    add: link.address,
-    port: String(link.port),
-    id: link.id,
-    aid: String(link.alterId),
-    scy: link.security,
-    net: link.network,
-    type: link.headerType,
-    host: link.host,
-    path: link.path,
-    tls: link.tls ? 'tls' : '',
-    sni: link.sni ?? '',
-    alpn: link.alpn ?? '',
-    fp: link.fingerprint ?? '',
-  }
-  if (link.allowInsecure !== undefined) json.insecure = link.allowInsecure ? '1' : '0'
-  return `vmess://${Buffer.from(JSON.stringify(json), 'utf8').toString('base64')}`
-}
-
-/**
- * Writes a share link: v2rayN base64 JSON by default, or the standard URI with `{ form: 'uri' }`.
- * @example
- * formatVmessLink(parseVmessLink(text), { form: 'uri' })
- */
-export function formatVmessLink(link: VmessLink, options?: FormatVmessLinkOptions): string {
-  return options?.form === 'uri' ? formatUri(link) : formatV2rayn(link)
-}
-
-function splitList(text: string): string[] {
-  return text
-    .split(',')
-    .map((item) => item.trim())
-    .filter((item) => item !== '')
-}
-
-/** A ws path without its `ed=N` query, and N: early data in Sec-WebSocket-Protocol (mihomo's reading). */
-function splitEarlyData(path: string): { path: string; earlyData: number | undefined } {
-  const question = path.indexOf('?')
-  if (question < 0) return { path, earlyData: undefined }
-  let earlyData: number | undefined
-  const kept = path
-    .slice(question + 1)
-    .split('&')
-    .filter((pair) => {
-      const match = /^ed=(\d{1,6})$/.exec(pair)
-      if (match === null) return true
-      earlyData = Number(match[1])
-      return false
-    })
-  const base = path.slice(0, question)
-  return { path: kept.length === 0 ? base : `${base}?${kept.join('&')}`, earlyData }
-}
-
-/** The transport part of streamSettings, in V2Ray v4 names (Xray's for httpupgrade and xhttp). */
-function transportSettings(link: VmessLink): Record<string, unknown> {
-  const hosts = splitList(link.host)
-  const path = link.path === '' ? '/' : link.path
-  switch (link.network) {
-    case 'tcp':
-      if (link.headerType !== 'http') return { network: 'tcp' }
-      return {
-        network: 'tcp',
-        tcpSettings: {
-          header: {
-            type: 'http',
-            request: { path: splitList(path), ...(hosts.length > 0 ? { headers: { Host: hosts } } : {}) },
-          },
-        },
-      }
-    case 'ws': {
-      const { path: wsPath, earlyData } = splitEarlyData(path)
-      return {
-        network: 'ws',
-        wsSettings: {
-          path: wsPath,
-          ...(link.host === '' ? {} : { headers: { Host: link.host } }),
-          ...(earlyData === undefined
-            ? {}
-            : { maxEarlyData: earlyData, earlyDataHeaderName: 'Sec-WebSocket-Protocol' }),
-        },
-      }
-    }
-    case 'h2':
-      return { network: 'http', httpSettings: { path, ...(hosts.length > 0 ? { host: hosts } : {}) } }
-    case 'kcp':
-      return {
-        network: 'kcp',
-        kcpSettings: { header: { type: link.headerType }, ...(link.path === '' ? {} : { seed: link.path }) },
-      }
-    case 'quic':
-      return {
-        network: 'quic',
-        quicSettings: {
-          security: link.host === '' ? 'none' : link.host,
-          key: link.path,
-          header: { type: link.headerType },
-        },
-      }
-    case 'grpc':
-      return {
-        network: 'grpc',
-        grpcSettings: { serviceName: link.path, multiMode: link.headerType === 'multi' },
-      }
-    case 'httpupgrade':
-      return {
-        network: 'httpupgrade',
-        httpupgradeSettings: { path, ...(link.host === '' ? {} : { host: link.host }) },
-      }
-    case 'xhttp':
-      return {
-        network: 'xhttp',
-        xhttpSettings: {
-          path,
-          ...(link.host === '' ? {} : { host: link.host }),
-          ...(link.headerType === 'none' ? {} : { mode: link.headerType }),
-        },
-      }
-  }
-}
-
-/**
- * A V2Ray v4 JSON outbound for the link's server. Without `sni`, TLS uses the first HTTP host of the
- * transport (as v2rayN does), else the address.
- */
-export function vmessLinkToOutbound(link: VmessLink): VmessOutboundJson {
-  const streamSettings: Record<string, unknown> = {
-    ...transportSettings(link),
-    security: link.tls ? 'tls' : 'none',
-  }
-  if (link.tls) {
-    const httpHost = ['ws', 'h2', 'httpupgrade', 'xhttp'].includes(link.network) || link.headerType === 'http'
-    const serverName = link.sni ?? (httpHost ? splitList(link.host)[0] : undefined)
-    const alpn = splitList(link.alpn ?? '')
-    streamSettings.tlsSettings = {
-      ...(serverName === undefined ? {} : { serverName }),
-      ...(alpn.length > 0 ? { alpn } : {}),
-      ...(link.allowInsecure === undefined ? {} : { allowInsecure: link.allowInsecure }),
-      ...(link.fingerprint === undefined ? {} : { fingerprint: link.fingerprint }),
-    }
-  }
-  return {
-    protocol: 'vmess',
-    settings: {
-      vnext: [
-        {
-          address: link.address,
-          port: link.port,
-          users: [{ id: link.id, alterId: link.alterId, security: link.security }],
-        },
-      ],
-    },
-    streamSettings: streamSettings as VmessOutboundJson['streamSettings'],
-  }
-}
+export { formatVmessLink, vmessLinkToOutbound } from './share-link-format.js'

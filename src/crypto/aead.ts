@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto'
 import { md5 } from './hash.js'
+import { nativeAddon } from './native.js'
 
 /** The two AEAD ciphers VMess uses, by their node:crypto names. */
 export type AeadAlgorithm = 'aes-128-gcm' | 'chacha20-poly1305'
@@ -21,6 +22,18 @@ export function aeadSeal(
   plaintext: Uint8Array,
   aad?: Uint8Array,
 ): Buffer {
+  const addon = nativeAddon()
+  if (addon !== undefined) {
+    // One OpenSSL context for this message, freed at once: no node:crypto cipher object.
+    const handle = addon.aeadCreate(algorithm === 'aes-128-gcm' ? 0 : 1, key, true)
+    const sealed = Buffer.allocUnsafe(plaintext.length + AEAD_TAG_LENGTH)
+    try {
+      addon.aeadSeal(handle, nonce, plaintext, 0, plaintext.length, sealed, 0, aad)
+    } finally {
+      addon.aeadFree(handle)
+    }
+    return sealed
+  }
   const cipher = createAeadCipher(algorithm, key, nonce)
   if (aad !== undefined) cipher.setAAD(aad, { plaintextLength: plaintext.length })
   const head = cipher.update(plaintext)
@@ -38,6 +51,19 @@ export function aeadOpen(
 ): Buffer | undefined {
   if (sealed.length < AEAD_TAG_LENGTH) return undefined
   const textLength = sealed.length - AEAD_TAG_LENGTH
+  const addon = nativeAddon()
+  if (addon !== undefined) {
+    // Opened in a copy of its own: `sealed` may be a view of received bytes the caller keeps.
+    const plaintext = Buffer.from(sealed.subarray(0, textLength))
+    const handle = addon.aeadCreate(algorithm === 'aes-128-gcm' ? 0 : 1, key, false)
+    try {
+      return addon.aeadOpen(handle, nonce, plaintext, 0, textLength, sealed, textLength, aad)
+        ? plaintext
+        : undefined
+    } finally {
+      addon.aeadFree(handle)
+    }
+  }
   const decipher = createAeadDecipher(algorithm, key, nonce)
   decipher.setAuthTag(sealed.subarray(textLength))
   if (aad !== undefined) decipher.setAAD(aad, { plaintextLength: textLength })

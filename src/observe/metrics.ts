@@ -1,4 +1,12 @@
-import { Counter, Gauge, Registry } from 'prom-client'
+import { createRequire } from 'node:module'
+import type { Counter, Gauge, Registry } from 'prom-client'
+
+/** prom-client is loaded on first use: a process without metrics never pays its memory. */
+let promClient: typeof import('prom-client') | undefined
+function promClientLibrary(): typeof import('prom-client') {
+  promClient ??= createRequire(import.meta.url)('prom-client') as typeof import('prom-client')
+  return promClient
+}
 
 /**
  * What an inbound reports. The VMess inbound's `VmessInboundMetrics` has the same shape; it is
@@ -40,6 +48,8 @@ export interface TsrayMetrics {
   countBytes(tag: string, connection: CountedConnection): void
   /** The current values of the inbound tagged `tag`. */
   values(tag: string): Promise<InboundMetricsValues>
+  /** Reports the count of log lines dropped because a log destination could not keep up. */
+  logLinesDropped(read: () => number): void
 }
 
 /** Wire bytes of one inbound's client connections: those closed, summed, and those open. */
@@ -59,6 +69,7 @@ interface ByteTally {
  * response.end(await metrics.registry.metrics())
  */
 export function createMetrics(options?: { registry?: Registry }): TsrayMetrics {
+  const { Counter, Gauge, Registry } = promClientLibrary()
   const registry = options?.registry ?? new Registry()
   const refusals = new Counter({
     name: 'tsray_vmess_refusals_total',
@@ -131,6 +142,17 @@ export function createMetrics(options?: { registry?: Registry }): TsrayMetrics {
     (tally) => tally.closedWritten + sum(tally.open, (connection) => connection.bytesWritten ?? 0),
   )
 
+  let readDroppedLines = (): number => 0
+  new Counter({
+    name: 'tsray_log_lines_dropped_total',
+    help: 'Log lines dropped because a log destination (stdout, a file) could not keep up',
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc(readDroppedLines())
+    },
+  })
+
   const byLabel = async (metric: Counter<string> | Gauge<string>, tag: string, label: string) => {
     const out: Record<string, number> = {}
     for (const value of (await metric.get()).values) {
@@ -155,6 +177,9 @@ export function createMetrics(options?: { registry?: Registry }): TsrayMetrics {
       }
     },
     tunnelAccepted: (tag) => tunnels.inc({ inbound: tag }),
+    logLinesDropped(read) {
+      readDroppedLines = read
+    },
     countBytes(tag, connection) {
       if (typeof connection.bytesRead !== 'number') return
       const tally = tallyOf(tag)

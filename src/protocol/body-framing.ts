@@ -1,5 +1,12 @@
 import { createCipheriv, createDecipheriv, type Cipher, type Decipher } from 'node:crypto'
-import { AEAD_TAG_LENGTH, expandChachaKey, kdf16, type AeadAlgorithm } from '../crypto/index.js'
+import {
+  AEAD_TAG_LENGTH,
+  createAeadContext,
+  expandChachaKey,
+  kdf16,
+  type AeadAlgorithm,
+  type AeadContext,
+} from '../crypto/index.js'
 import { ProtocolError } from '../errors.js'
 import { MAX_CHUNK_LENGTH, Option, Security } from './constants.js'
 
@@ -217,4 +224,9 @@ export function bodyCfb(params: BodyParams, direction: 'seal' | 'open'): Cipher 
   return direction === 'seal'
     ? createCipheriv('aes-128-cfb', params.key, params.iv)
     : createDecipheriv('aes-128-cfb', params.key, params.iv)
+}
+
+/** One direction's cipher context for a framing key, the key set once (PROTOCOL §7.1). */
+export function aeadContext(key: AeadKey | undefined, mode: 'seal' | 'open'): AeadContext | undefined {
+  return key === undefined ? undefined : createAeadContext(key.algorithm, key.key, mode)
 }

@@ -1,10 +1,10 @@
 import type { Cipher, Decipher } from 'node:crypto'
-import { AEAD_TAG_LENGTH, createAeadDecipher, fnv1a32, ShakeStream } from '../crypto/index.js'
+import { AEAD_TAG_LENGTH, fnv1a32, ShakeStream, type AeadContext } from '../crypto/index.js'
 import { ProtocolError } from '../errors.js'
 import {
+  aeadContext,
   bodyCfb,
   resolveBodyFraming,
-  type AeadKey,
   type BodyFraming,
   type BodyParams,
 } from './body-framing.js'
@@ -29,8 +29,6 @@ const Phase = {
 } as const
 type PhaseValue = (typeof Phase)[keyof typeof Phase]
 
-type AeadDecipher = ReturnType<typeof createAeadDecipher>
-
 /**
  * Turns one direction's VMess body bytes back into plaintext (PROTOCOL §7): a push parser that
  * accepts input split anywhere and returns every payload completed so far.
@@ -46,9 +44,9 @@ export class ChunkOpener {
   readonly #queue = new ByteQueue()
   readonly #shake: ShakeStream | undefined
   readonly #cfb: Cipher | Decipher | undefined
-  readonly #payloadKey: AeadKey | undefined
-  readonly #lengthKey: AeadKey | undefined
-  // Scratch for values consumed at once by createDecipheriv (STYLE §8).
+  readonly #payloadCipher: AeadContext | undefined
+  readonly #lengthCipher: AeadContext | undefined
+  // Scratch for values consumed at once by the cipher (STYLE §8).
   readonly #nonce: Buffer
   readonly #lengthNonce: Buffer
   #counter = 0
@@ -85,8 +83,8 @@ export class ChunkOpener {
     this.#maxChunkLength = maxChunkLength
     this.#shake = framing.shakeSeed === undefined ? undefined : new ShakeStream(framing.shakeSeed)
     this.#cfb = framing.cfb ? bodyCfb(params, 'open') : undefined
-    this.#payloadKey = framing.payloadKey
-    this.#lengthKey = framing.lengthKey
+    this.#payloadCipher = aeadContext(framing.payloadKey, 'open')
+    this.#lengthCipher = aeadContext(framing.lengthKey, 'open')
     // The framing's own nonce templates, written in place per chunk.
     this.#nonce = framing.payloadKey?.iv ?? EMPTY
     this.#lengthNonce = framing.lengthKey?.iv ?? EMPTY
@@ -112,8 +110,16 @@ export class ChunkOpener {
     return this.#queue.length + this.#pendingLength
   }
 
+  /** Releases the cipher contexts now rather than at garbage collection (the stream closed); later pushes return nothing. */
+  dispose(): void {
+    this.#ended = true
+    this.#payloadCipher?.free()
+    this.#lengthCipher?.free()
+  }
+
   /**
-   * Feeds received bytes (the opener keeps views of `wire`: do not reuse it). Returns every payload
+   * Feeds received bytes (the opener keeps views of `wire` and may decrypt them in place: do not
+   * reuse it). Returns every payload
    * completed so far, never an empty one. For packets each is one whole datagram (PROTOCOL §8); for
    * streams a chunk that arrived in pieces may come back in pieces.
    */
@@ -183,11 +189,11 @@ export class ChunkOpener {
     // The receiver draws in the sender's order: padding length, then mask (PROTOCOL §7.3).
     const padding = framing.padding && shake !== undefined ? shake.nextUint16() % PADDING_MODULUS : 0
     let length: number
-    if (this.#lengthKey === undefined) {
+    if (this.#lengthCipher === undefined) {
       const mask = framing.masking && shake !== undefined ? shake.nextUint16() : 0
       length = this.#item.readUInt16BE(this.#itemOffset) ^ mask
     } else {
-      length = this.#openLength(this.#lengthKey) + AEAD_TAG_LENGTH
+      length = this.#openLength(this.#lengthCipher) + AEAD_TAG_LENGTH
     }
     const overhead = framing.tagLength + padding
     if (length < overhead) {
@@ -242,19 +248,18 @@ export class ChunkOpener {
    */
   #release(payloads: Buffer[]): void {
     const pending = this.#pending
-    const key = this.#payloadKey
-    if (key !== undefined) {
-      const sealed = pending.length === 1 ? pending[0]! : joinInScratch(pending, this.#pendingLength)
-      const decipher = this.#createDecipher(key)
-      const tag = this.#itemOffset
-      decipher.setAuthTag(this.#item.subarray(tag, tag + AEAD_TAG_LENGTH))
-      const plaintext = decipher.update(sealed)
-      try {
-        decipher.final()
-      } catch (error) {
-        throw new ProtocolError('CHUNK_AUTH_FAILED', 'Cannot open chunk: tag does not match', {
-          cause: error,
-        })
+    const cipher = this.#payloadCipher
+    if (cipher !== undefined) {
+      const length = this.#pendingLength
+      const sealed =
+        pending.length === 1
+          ? pending[0]!
+          : cipher.inPlace
+            ? join(pending, length)
+            : joinInScratch(pending, length)
+      const plaintext = cipher.open(this.#nextNonce(), sealed, 0, length, this.#item, this.#itemOffset)
+      if (plaintext === undefined) {
+        throw new ProtocolError('CHUNK_AUTH_FAILED', 'Cannot open chunk: tag does not match')
       }
       if (plaintext.length > 0) payloads.push(plaintext)
     } else if (this.#packet && pending.length > 1) {
@@ -280,39 +285,43 @@ export class ChunkOpener {
     return chunk.subarray(start + FNV_LENGTH, payloadEnd)
   }
 
-  #createDecipher(key: AeadKey): AeadDecipher {
+  #nextNonce(): Buffer {
     // Nonces follow chunk order, which is the order chunks complete in.
     this.#nonce.writeUInt16BE(this.#counter, 0)
     // Counters wrap silently at 65,536, as every core does (PROTOCOL §7.1).
     this.#counter = (this.#counter + 1) & COUNTER_MASK
-    return createAeadDecipher(key.algorithm, key.key, this.#nonce)
+    return this.#nonce
   }
 
-  #openLength(key: AeadKey): number {
+  #openLength(cipher: AeadContext): number {
     const counter = this.#lengthCounter
     this.#lengthNonce.writeUInt16BE(counter, 0)
     this.#lengthCounter = (counter + 1) & COUNTER_MASK
-    // Both directions seal the length with the request key and IV (PROTOCOL §7.6).
-    const decipher = createAeadDecipher(key.algorithm, key.key, this.#lengthNonce)
+    // Both directions seal the length with the request key and IV (PROTOCOL §7.6). Opened in place:
+    // the field is a view of the input or a copy out of the queue, read once here.
     const field = this.#item
     const start = this.#itemOffset
-    decipher.setAuthTag(field.subarray(start + 2, start + 2 + AEAD_TAG_LENGTH))
-    const value = decipher.update(field.subarray(start, start + 2))
-    try {
-      decipher.final()
-    } catch (error) {
+    const value = cipher.open(this.#lengthNonce, field, start, start + 2, field, start + 2)
+    if (value === undefined) {
       throw new ProtocolError(
         'CHUNK_AUTH_FAILED',
         `Cannot open chunk length: tag does not match (counter ${counter})`,
-        { cause: error },
       )
     }
     return value.readUInt16BE(0)
   }
 }
 
+/** A chunk's sealed payload that arrived in several reads, joined in a buffer of its own to open in place. */
+function join(pieces: readonly Buffer[], length: number): Buffer {
+  const whole = Buffer.allocUnsafe(length)
+  let at = 0
+  for (const piece of pieces) at += piece.copy(whole, at)
+  return whole
+}
+
 /**
- * A chunk's sealed payload that arrived in several reads, joined for one decipher call. The scratch
+ * A chunk's sealed payload that arrived in several reads, joined for one node:crypto call. The scratch
  * is consumed at once by `update`, which copies it out, so one buffer serves every opener (STYLE §8).
  */
 let scratch = Buffer.alloc(0)

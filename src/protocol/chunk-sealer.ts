@@ -1,8 +1,8 @@
 import type { Cipher, Decipher } from 'node:crypto'
 import {
   AEAD_TAG_LENGTH,
-  createAeadCipher,
   fnv1a32,
+  type AeadContext,
   secureRandom,
   ShakeStream,
   type RandomSource,
@@ -13,7 +13,7 @@ import {
   checkMaxChunkLength,
   bodyCfb,
   resolveBodyFraming,
-  type AeadKey,
+  aeadContext,
   type BodyFraming,
   type BodyParams,
 } from './body-framing.js'
@@ -40,27 +40,42 @@ export const TCP_CHUNK_LENGTH = 65_535
 export const SING_CHUNK_LENGTH = 2 + 16_384 + 64
 
 /**
- * A free list of wire buffers, so sealing a socket write allocates nothing: `take` one for
+ * Free lists of wire buffers, so sealing a socket write allocates nothing: `take` one for
  * `ChunkSealer.seal`, hand the result to `write`, and `give` it back in the write's callback, once
- * the socket is done with it. Buffers that do not fit a block are plain allocations and never kept.
+ * the socket is done with it. Blocks are sized to the write: one size class per power of two from
+ * `minBlockLength` up to `blockLength`, so a few-byte write never holds a 64 KiB block (a peer that
+ * provokes thousands of tiny writes at once would otherwise pin thousands of them). Writes below the
+ * smallest class and above the largest are plain allocations and never kept.
  */
 export class WireBufferPool {
   readonly blockLength: number
+  readonly minBlockLength: number
   readonly #maxFree: number
-  readonly #free: ArrayBuffer[] = []
+  /** Free blocks per size class, smallest class first. */
+  readonly #free: ArrayBuffer[][] = []
+  readonly #sizes: number[] = []
   readonly #own = new WeakSet<ArrayBufferLike>()
 
-  constructor(options: { blockLength: number; maxFree: number }) {
+  constructor(options: { blockLength: number; maxFree: number; minBlockLength?: number }) {
     this.blockLength = options.blockLength
+    this.minBlockLength = Math.min(options.minBlockLength ?? MIN_POOLED_WRITE, options.blockLength)
     this.#maxFree = options.maxFree
+    for (let size = this.minBlockLength; ; size *= 2) {
+      this.#sizes.push(Math.min(size, this.blockLength))
+      this.#free.push([])
+      if (size >= this.blockLength) break
+    }
   }
 
-  /** A buffer of exactly `length` bytes, from the free list when it fits a block. */
+  /** A buffer of exactly `length` bytes, from the free list of the smallest class it fits. */
   take(length: number): Buffer {
-    if (length > this.blockLength) return Buffer.allocUnsafe(length)
-    let block = this.#free.pop()
+    if (length > this.blockLength || length < this.minBlockLength) return Buffer.allocUnsafe(length)
+    const sizes = this.#sizes
+    let index = 0
+    while (sizes[index]! < length) index++
+    let block = this.#free[index]!.pop()
     if (block === undefined) {
-      block = new ArrayBuffer(this.blockLength)
+      block = new ArrayBuffer(sizes[index]!)
       this.#own.add(block)
     }
     return Buffer.from(block, 0, length)
@@ -70,13 +85,22 @@ export class WireBufferPool {
   give(buffer: Buffer): void {
     const block = buffer.buffer
     if (!(block instanceof ArrayBuffer) || !this.#own.has(block)) return
-    if (this.#free.length < this.#maxFree) this.#free.push(block)
+    const index = this.#sizes.indexOf(block.byteLength)
+    const free = this.#free[index]
+    if (free !== undefined && free.length < this.#maxFree) free.push(block)
   }
 }
 
 /**
- * The pool the VMess streams seal into: blocks fit one 64 KiB socket read sealed as TCP_CHUNK_LENGTH
- * chunks; 16 free blocks (about 1 MiB) serve many busy tunnels, and idle ones hold none.
+ * Writes below this are plain allocations: Node carves them from its shared 8 KiB slabs, so they
+ * hold about their own size.
+ */
+const MIN_POOLED_WRITE = 2_048
+
+/**
+ * The pool the VMess streams seal into: its largest blocks fit one 64 KiB socket read sealed as
+ * TCP_CHUNK_LENGTH chunks; up to 16 free blocks per class (about 2 MiB in all) serve many busy
+ * tunnels, and idle ones hold none.
  */
 export const wireBufferPool = new WireBufferPool({ blockLength: 66 * 1024, maxFree: 16 })
 
@@ -116,9 +140,9 @@ export class ChunkSealer {
   readonly #random: RandomSource
   readonly #shake: ShakeStream | undefined
   readonly #cfb: Cipher | Decipher | undefined
-  readonly #payloadKey: AeadKey | undefined
-  readonly #lengthKey: AeadKey | undefined
-  // The framing's own nonce templates, written in place per chunk and consumed at once by createCipheriv.
+  readonly #payloadCipher: AeadContext | undefined
+  readonly #lengthCipher: AeadContext | undefined
+  // The framing's own nonce templates, written in place per chunk and consumed at once by the cipher.
   readonly #nonce: Buffer
   readonly #lengthNonce: Buffer
   #counter = 0
@@ -140,8 +164,8 @@ export class ChunkSealer {
     }
     this.#shake = framing.shakeSeed === undefined ? undefined : new ShakeStream(framing.shakeSeed)
     this.#cfb = framing.cfb ? bodyCfb(params, 'seal') : undefined
-    this.#payloadKey = framing.payloadKey
-    this.#lengthKey = framing.lengthKey
+    this.#payloadCipher = aeadContext(framing.payloadKey, 'seal')
+    this.#lengthCipher = aeadContext(framing.lengthKey, 'seal')
     this.#nonce = framing.payloadKey?.iv ?? EMPTY
     this.#lengthNonce = framing.lengthKey?.iv ?? EMPTY
   }
@@ -195,6 +219,16 @@ export class ChunkSealer {
     return this.#finish(out)
   }
 
+  /**
+   * Releases the cipher contexts now rather than at garbage collection (the stream closed); later
+   * `seal` calls throw BODY_ENDED.
+   */
+  dispose(): void {
+    this.#ended = true
+    this.#payloadCipher?.free()
+    this.#lengthCipher?.free()
+  }
+
   /** The end-of-stream chunk when option S is set, else empty (the transport close ends it, PROTOCOL §7.7). */
   end(): Buffer {
     if (this.#ended) return EMPTY
@@ -240,17 +274,17 @@ export class ChunkSealer {
     const payloadLength = end - start
     const padding = draws[2 * index] ?? 0
     let at = offset
-    if (this.#lengthKey === undefined) {
+    if (this.#lengthCipher === undefined) {
       const mask = draws[2 * index + 1] ?? 0
       out.writeUInt16BE((payloadLength + framing.tagLength + padding) ^ mask, at)
       at += 2
     } else {
-      at = this.#sealLength(this.#lengthKey, out, at, payloadLength + padding)
+      at = this.#sealLength(this.#lengthCipher, out, at, payloadLength + padding)
     }
     switch (framing.sealing) {
       case 'aead':
-        if (this.#payloadKey !== undefined) {
-          at = this.#sealPayload(this.#payloadKey, out, at, plaintext, start, end)
+        if (this.#payloadCipher !== undefined) {
+          at = this.#sealPayload(this.#payloadCipher, out, at, plaintext, start, end)
         }
         break
       case 'fnv':
@@ -269,27 +303,27 @@ export class ChunkSealer {
     return at
   }
 
-  #sealPayload(key: AeadKey, out: Buffer, at: number, plaintext: Buffer, start: number, end: number): number {
+  #sealPayload(
+    cipher: AeadContext,
+    out: Buffer,
+    at: number,
+    plaintext: Buffer,
+    start: number,
+    end: number,
+  ): number {
     this.#nonce.writeUInt16BE(this.#counter, 0)
     // Counters wrap silently at 65,536, as every core does (PROTOCOL §7.1).
     this.#counter = (this.#counter + 1) & COUNTER_MASK
-    const cipher = createAeadCipher(key.algorithm, key.key, this.#nonce)
-    const whole = start === 0 && end === plaintext.length
-    out.set(cipher.update(whole ? plaintext : plaintext.subarray(start, end)), at)
-    cipher.final()
-    out.set(cipher.getAuthTag(), at + end - start)
+    cipher.seal(this.#nonce, plaintext, start, end, out, at)
     return at + end - start + AEAD_TAG_LENGTH
   }
 
-  #sealLength(key: AeadKey, out: Buffer, at: number, value: number): number {
+  #sealLength(cipher: AeadContext, out: Buffer, at: number, value: number): number {
     // The stored value is L − 16 = n + p, sealed with the request key and IV (PROTOCOL §7.6).
     lengthPlain.writeUInt16BE(value, 0)
     this.#lengthNonce.writeUInt16BE(this.#lengthCounter, 0)
     this.#lengthCounter = (this.#lengthCounter + 1) & COUNTER_MASK
-    const cipher = createAeadCipher(key.algorithm, key.key, this.#lengthNonce)
-    out.set(cipher.update(lengthPlain), at)
-    cipher.final()
-    out.set(cipher.getAuthTag(), at + 2)
+    cipher.seal(this.#lengthNonce, lengthPlain, 0, 2, out, at)
     return at + 2 + AEAD_TAG_LENGTH
   }
 }

@@ -4,6 +4,7 @@ import { ForwardInbound } from '../inbound/forward.js'
 import { HttpInbound } from '../inbound/http.js'
 import { Socks5Inbound } from '../inbound/socks5.js'
 import { VmessInbound } from '../inbound/vmess.js'
+import { cryptoBackend } from '../crypto/index.js'
 import { createLogs, type Logs } from '../observe/log.js'
 import { createMetrics, type TsrayMetrics } from '../observe/metrics.js'
 import { createMetricsServer } from '../observe/metrics-server.js'
@@ -19,6 +20,7 @@ import { createStreamDialer, createStreamServer } from '../transport/stream-sett
 import { Instance, type Listener } from './instance.js'
 import type { RelayTimeouts } from '../streams/relay.js'
 import { Router } from './router.js'
+import { DnsResolver } from './dns-resolver.js'
 import { OperateRuntime } from './operate.js'
 import { reloadInstance, SwitchableDispatcher } from './reload.js'
 import type { Dispatcher } from '../outbound/outbound.js'
@@ -35,7 +37,8 @@ function timeoutsOf(config: TsrayConfig, level: number, override?: number): Rela
   }
 }
 
-function buildOutbound(config: OutboundConfig, tag: string): Outbound {
+function buildOutbound(config: OutboundConfig, tag: string, dns: DnsResolver, logs: Logs): Outbound {
+  const sendThrough = config.sendThrough !== undefined ? { sendThrough: config.sendThrough } : {}
   switch (config.protocol) {
     case 'freedom': {
       const redirect = config.settings.redirect
@@ -43,29 +46,35 @@ function buildOutbound(config: OutboundConfig, tag: string): Outbound {
         tag,
         connectTimeoutMs: CONNECT_TIMEOUT_MS,
         ...(redirect !== undefined ? { redirect } : {}),
+        domainStrategy: config.settings.domainStrategy,
+        resolve: (host, family) => dns.resolve(host, family),
+        ...sendThrough,
       })
     }
     case 'blackhole':
       return new BlackholeOutbound({ tag, httpResponse: config.settings.response === 'http' })
     case 'vmess': {
-      // V2Ray picks a server and user at random per connection; tsray uses the first of each.
-      const server = config.settings.vnext[0]!
-      const user = server.users[0]!
       return new VmessOutbound({
         tag,
+        logger: logs.logger.child({ outbound: tag }),
         ...(config.mux?.enabled === true ? { mux: { concurrency: config.mux.concurrency } } : {}),
         connectTimeoutMs: CONNECT_TIMEOUT_MS,
         ...(config.settings.maxChunkLength !== undefined
           ? { maxChunkLength: config.settings.maxChunkLength }
           : {}),
-        dial: createStreamDialer(config.stream, { connectTimeoutMs: CONNECT_TIMEOUT_MS }),
-        server: {
+        dial: createStreamDialer(config.stream, {
+          connectTimeoutMs: CONNECT_TIMEOUT_MS,
+          ...(config.sendThrough !== undefined ? { localAddress: config.sendThrough } : {}),
+        }),
+        servers: config.settings.vnext.map((server) => ({
           host: server.address,
           port: server.port,
-          user: createUser({ id: user.id, alterId: user.alterId, level: user.level }),
-          legacy: user.alterId > 0,
-          security: user.security,
-        },
+          users: server.users.map((user) => ({
+            user: createUser({ id: user.id, alterId: user.alterId, level: user.level }),
+            legacy: user.alterId > 0,
+            security: user.security,
+          })),
+        })),
       })
     }
   }
@@ -181,6 +190,7 @@ function routerOf(
   config: TsrayConfig,
   outbounds: ReadonlyMap<string, Outbound>,
   defaultOutbound: Outbound,
+  dns: DnsResolver,
 ): Router {
   return new Router({
     rules: config.routing.rules.map((rule) => ({
@@ -199,8 +209,12 @@ function routerOf(
     outbounds,
     defaultOutbound,
     domainStrategy: config.routing.domainStrategy,
+    resolve: (host) => dns.resolve(host),
   })
 }
+
+/** The cipher path (native addon or node:crypto) is logged by the first instance only. */
+let cipherPathLogged = false
 
 /** Builds a runnable instance from a validated config: the one place that switches on protocol names. */
 export function buildInstance(
@@ -208,19 +222,24 @@ export function buildInstance(
   options?: { logs?: Logs; metrics?: TsrayMetrics },
 ): Instance {
   const logs = options?.logs ?? createLogs(config.log)
+  if (!cipherPathLogged) {
+    cipherPathLogged = true
+    logs.logger.debug({ ciphers: cryptoBackend().detail }, 'cipher path')
+  }
   // A metrics endpoint in the config serves the given metrics, or its own.
   const metrics = options?.metrics ?? (config.metrics === undefined ? undefined : createMetrics())
+  metrics?.logLinesDropped(() => logs.droppedLines)
+  const dns = new DnsResolver(config.dns)
   const operate = new OperateRuntime(config)
   const outbounds = new Map<string, Outbound>()
   const ordered = config.outbounds.map((outbound, index) => {
-    const built = operate.outbound(buildOutbound(outbound, outbound.tag ?? `outbound-${index}`))
+    const built = operate.outbound(buildOutbound(outbound, outbound.tag ?? `outbound-${index}`, dns, logs))
     outbounds.set(built.tag, built)
     return built
   })
   const defaultOutbound =
     ordered[0] ?? new FreedomOutbound({ tag: 'direct', connectTimeoutMs: CONNECT_TIMEOUT_MS })
-  const routing = new SwitchableDispatcher(routerOf(config, outbounds, defaultOutbound))
-
+  const routing = new SwitchableDispatcher(routerOf(config, outbounds, defaultOutbound, dns))
   const listeners = config.inbounds.map((inbound, index) => {
     const tag = inbound.tag ?? `inbound-${index}`
     if (inbound.protocol !== 'vmess') operate.inbound(tag)
@@ -244,7 +263,7 @@ export function buildInstance(
   const reload = (next: TsrayConfig) => {
     const report = reloadInstance(live, next, {
       vmessInbound: (tag) => operate.vmessInbound(tag),
-      replaceRouting: (changed) => routing.replace(routerOf(changed, outbounds, defaultOutbound)),
+      replaceRouting: (changed) => routing.replace(routerOf(changed, outbounds, defaultOutbound, dns)),
     })
     // Users are compared with the running inbounds; routing with what was applied last.
     live = { ...live, routing: next.routing }

@@ -63,6 +63,6 @@ export class Instance {
     const started = this.#started
     this.#started = []
     await Promise.all(started.map((listener) => listener.close(graceMs)))
-    this.logs.flush()
+    await this.logs.close()
   }
 }

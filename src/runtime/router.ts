@@ -4,12 +4,13 @@ import type { Duplex } from 'node:stream'
 import type { ConnectionContext, Outbound, PacketChannel } from '../outbound/outbound.js'
 import type { Destination } from '../types.js'
 import type { Dispatcher } from '../outbound/outbound.js'
+import { domainMatcher } from './domain-matcher.js'
 
 /** One routing rule: every condition given must match (V2Ray `routing.rules[]`, type "field"). */
 export interface RouteRule {
   readonly outboundTag: string
   readonly inboundTags?: readonly string[]
-  /** Plain substring, `domain:`, `full:` or `regexp:` patterns. */
+  /** Plain substring, `keyword:`, `domain:`, `full:`, `regexp:` or `dotless:` patterns. */
   readonly domains?: readonly string[]
   /** CIDRs or single IPs. */
   readonly ips?: readonly string[]
@@ -21,25 +22,6 @@ export interface RouteRule {
   readonly sources?: readonly string[]
   /** Port ranges of the client, inclusive. */
   readonly sourcePorts?: readonly (readonly [number, number])[]
-}
-
-type DomainMatcher = (domain: string) => boolean
-
-function domainMatcher(pattern: string): DomainMatcher {
-  if (pattern.startsWith('full:')) {
-    const full = pattern.slice(5).toLowerCase()
-    return (domain) => domain === full
-  }
-  if (pattern.startsWith('domain:')) {
-    const suffix = pattern.slice(7).toLowerCase()
-    return (domain) => domain === suffix || domain.endsWith(`.${suffix}`)
-  }
-  if (pattern.startsWith('regexp:')) {
-    const regexp = new RegExp(pattern.slice(7))
-    return (domain) => regexp.test(domain)
-  }
-  const keyword = pattern.startsWith('keyword:') ? pattern.slice(8).toLowerCase() : pattern.toLowerCase()
-  return (domain) => domain.includes(keyword)
 }
 
 function ipList(cidrs: readonly string[]): BlockList {
@@ -110,6 +92,10 @@ function compileRule(rule: RouteRule, outbound: Outbound): CompiledRule {
   return { outbound, matches: (d, c) => checks.every((check) => check(d, c)) }
 }
 
+async function systemResolve(host: string): Promise<readonly string[]> {
+  return (await lookup(host, { all: true })).map((entry) => entry.address)
+}
+
 /** V2Ray's `routing.domainStrategy`: whether a domain that matched no rule is resolved and tried as an IP. */
 export type DomainStrategy = 'AsIs' | 'IPIfNonMatch' | 'IPOnDemand'
 
@@ -122,14 +108,18 @@ export class Router implements Dispatcher {
   readonly #rules: readonly CompiledRule[]
   readonly #defaultOutbound: Outbound
   readonly #resolveDomains: boolean
+  readonly #resolve: (host: string) => Promise<readonly string[]>
 
   constructor(options: {
     rules: readonly RouteRule[]
     outbounds: ReadonlyMap<string, Outbound>
     defaultOutbound: Outbound
     domainStrategy?: DomainStrategy
+    /** The IPs of a domain (V2Ray's DNS: `dns.hosts`, then `dns.servers`); the system resolver when absent. */
+    resolve?: (host: string) => Promise<readonly string[]>
   }) {
     this.#resolveDomains = (options.domainStrategy ?? 'AsIs') !== 'AsIs'
+    this.#resolve = options.resolve ?? systemResolve
     this.#rules = options.rules.map((rule) => {
       const outbound = options.outbounds.get(rule.outboundTag)
       if (outbound === undefined) throw new Error(`Cannot route: no outbound is tagged "${rule.outboundTag}"`)
@@ -156,8 +146,12 @@ export class Router implements Dispatcher {
       isIP(destination.host) === 0 &&
       this.#rules.length > 0
     ) {
-      const resolved = await lookup(destination.host).catch(() => undefined)
-      if (resolved !== undefined) outbound = this.#match({ ...destination, host: resolved.address }, context)
+      // V2Ray tries the rules on every address of the domain.
+      const addresses = await this.#resolve(destination.host).catch(() => [])
+      for (const address of addresses) {
+        outbound = this.#match({ ...destination, host: address }, context)
+        if (outbound !== undefined) break
+      }
     }
     return (outbound ?? this.#defaultOutbound).dialTcp(destination, context)
   }

@@ -101,6 +101,8 @@ export class VmessClientStream extends Duplex {
         this.#opener = opener
         this.#responseParser = undefined
         if (this.#headerSent) this.#request = undefined
+        // The server accepted the user: the outbound's silent-server watch stops here.
+        this.emit('response')
         payloads = this.#queue.drain().flatMap((rest) => opener.push(rest))
       } else {
         payloads = this.#opener.push(bytes)
@@ -194,6 +196,9 @@ export class VmessClientStream extends Duplex {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     clearTimeout(this.#headerTimer)
     this.#socket.destroy()
+    // The cipher contexts go now, not at garbage collection.
+    this.#sealer.dispose()
+    this.#opener?.dispose()
     callback(error)
   }
 }

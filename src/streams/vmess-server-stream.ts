@@ -184,6 +184,9 @@ export class VmessServerStream extends Duplex {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.#socket.destroy()
+    // The cipher contexts go now, not at garbage collection.
+    this.#opener.dispose()
+    this.#sealer?.dispose()
     callback(error)
   }
 }

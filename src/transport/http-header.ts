@@ -1,6 +1,12 @@
 // HTTP heads on a byte stream: V2Ray's TCP header obfuscation (`tcpSettings.header.type: "http"`, as
 // transport/internet/headers/http in V2Ray 4.34), and the head reading, parsing and X-Forwarded-For rules that
 // the WebSocket and HTTPUpgrade transports share.
+import type {
+  HttpHeaderConfig,
+  HttpHeaderField,
+  HttpHeaderRequest,
+  HttpHeaderResponse,
+} from '../config/types.js'
 import { randomInt } from 'node:crypto'
 import { isIP } from 'node:net'
 import { Duplex } from 'node:stream'
@@ -19,34 +25,9 @@ export const REFUSAL_LINGER_MS = 2_000
 
 const HEAD_END = '\r\n\r\n'
 
-/** One header line of the obfuscation: a name and the values one is picked from at random per connection. */
-export interface HttpHeaderField {
-  readonly name: string
-  readonly values: readonly string[]
-}
-
-/** The fake request a client sends (`tcpSettings.header.request`, V2Ray's defaults applied by the config loader). */
-export interface HttpHeaderRequest {
-  readonly version: string
-  readonly method: string
-  /** A client picks one at random; a server accepts any of them. */
-  readonly paths: readonly string[]
-  readonly headers: readonly HttpHeaderField[]
-}
-
-/** The fake response a server sends (`tcpSettings.header.response`, V2Ray's defaults applied). */
-export interface HttpHeaderResponse {
-  readonly version: string
-  readonly status: string
-  readonly reason: string
-  readonly headers: readonly HttpHeaderField[]
-}
-
 /** `tcpSettings.header` with `type: "http"`. */
-export interface HttpHeaderSettings {
-  readonly request: HttpHeaderRequest
-  readonly response: HttpHeaderResponse
-}
+export type HttpHeaderSettings = HttpHeaderConfig
+export type { HttpHeaderField, HttpHeaderRequest, HttpHeaderResponse }
 
 const CLOSE_HEADERS: readonly HttpHeaderField[] = [
   { name: 'Connection', values: ['close'] },

@@ -1,6 +1,7 @@
 // HTTPUpgrade (`network: "httpupgrade"`, Xray / v2fly 5 / sing-box): an HTTP/1.1 Upgrade handshake with
 // `Upgrade: websocket`, answered 101, then raw bytes with no WebSocket framing. Byte for byte as Xray's
 // transport/internet/httpupgrade: the client writes a Go http.Request, the server a Go http.Response.
+import type { HttpUpgradeConfig } from '../config/types.js'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { TransportError } from '../errors.js'
@@ -24,16 +25,7 @@ import { formatHostPort } from './tcp.js'
 import type { PeerInfo, StreamHandler } from './transport.js'
 
 /** `httpupgradeSettings`. */
-export interface HttpUpgradeSettings {
-  /** Starts with "/"; may carry a query. */
-  readonly path: string
-  /** The Host a client sends and a server requires; undefined: a client sends the TLS serverName or the address. */
-  readonly host: string | undefined
-  /** Other request headers a client sends. */
-  readonly headers: readonly (readonly [string, string])[]
-  /** Xray's `?ed=N`: a client writes before the 101 arrives (0-RTT) and reads the 101 with the first bytes. */
-  readonly earlyData: boolean
-}
+export type HttpUpgradeSettings = HttpUpgradeConfig
 
 /** What Xray's server writes (Go's Response.Write adds Content-Length: 0 to a response without a request). */
 export const UPGRADE_RESPONSE =

@@ -1,32 +1,23 @@
 // `streamSettings` → a listening StreamServer or a StreamDialer: the one switch on transport and security names.
 // Security wraps the TCP connection (TLS), the network runs on top (raw TCP with an optional HTTP header,
 // WebSocket, HTTPUpgrade), and whoever uses the result sees a plain Duplex of bytes.
+import type { StreamConfig, StreamSecurityConfig } from '../config/types.js'
 import { createServer as createNetServer, type Server, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { TransportError } from '../errors.js'
 import type { Logger } from '../types.js'
-import { acceptHttpHeaderStream, type HttpHeaderSettings, wrapHttpHeaderClient } from './http-header.js'
-import { acceptHttpUpgrade, createHttpUpgradeDialer, type HttpUpgradeSettings } from './httpupgrade.js'
+import { acceptHttpHeaderStream, wrapHttpHeaderClient } from './http-header.js'
+import { acceptHttpUpgrade, createHttpUpgradeDialer } from './httpupgrade.js'
 import { closeServer, connectTcpEagerly, dialTcp, listenServer, trackConnection } from './tcp.js'
 import { createTlsDialer, createTlsSocketServer, defaultAlpn, type TlsSettings } from './tls.js'
 import type { PeerInfo, StreamDialer, StreamHandler, StreamServer } from './transport.js'
-import { createWebSocketAcceptor, createWebSocketDialer, type WebSocketSettings } from './websocket.js'
+import { createWebSocketAcceptor, createWebSocketDialer } from './websocket.js'
 
 /** The security layer of a stream: none, or TLS with its settings. */
-export interface StreamSecuritySettings {
-  readonly security: 'none' | 'tls'
-  /** Present when `security` is "tls". */
-  readonly tls?: TlsSettings
-}
+export type StreamSecuritySettings = StreamSecurityConfig
 
-/**
- * A normalised `streamSettings`, the shape `StreamConfig` of config/schema.ts has (runtime/build.ts passes one
- * as the other, so the compiler keeps them in step). Plain TCP is `{ network: 'tcp', security: 'none' }`.
- */
-export type StreamSettings =
-  | (StreamSecuritySettings & { readonly network: 'tcp'; readonly httpHeader?: HttpHeaderSettings })
-  | (StreamSecuritySettings & { readonly network: 'ws'; readonly ws: WebSocketSettings })
-  | (StreamSecuritySettings & { readonly network: 'httpupgrade'; readonly httpUpgrade: HttpUpgradeSettings })
+/** A normalised `streamSettings` (config/types.ts). Plain TCP is `{ network: 'tcp', security: 'none' }`. */
+export type StreamSettings = StreamConfig
 
 /** Where and how an inbound listens. */
 export interface StreamServerOptions {
@@ -114,20 +105,25 @@ export function createStreamServer(settings: StreamSettings, options: StreamServ
  */
 export function createStreamDialer(
   settings: StreamSettings,
-  options: { connectTimeoutMs: number },
+  options: {
+    connectTimeoutMs: number
+    /** The local address to connect from (`sendThrough`). */ localAddress?: string
+  },
 ): StreamDialer {
   const timeoutMs = options.connectTimeoutMs
+  const localAddress = options.localAddress
+  const local = localAddress !== undefined ? { localAddress } : {}
   const tls = tlsOf(settings)
   const dialSocket: (host: string, port: number) => Promise<Socket> =
     tls === undefined
-      ? (host, port) => dialTcp(host, port, { timeoutMs })
-      : createTlsDialer(tls, { alpn: defaultAlpn(settings.network), timeoutMs })
+      ? (host, port) => dialTcp(host, port, { timeoutMs, ...local })
+      : createTlsDialer(tls, { alpn: defaultAlpn(settings.network), timeoutMs, ...local })
   switch (settings.network) {
     case 'tcp': {
       const header = settings.httpHeader
       // Plain TCP needs no handshake of its own: the socket is handed over while it connects.
       if (header === undefined && tls === undefined)
-        return (host, port) => connectTcpEagerly(host, port, { timeoutMs })
+        return (host, port) => connectTcpEagerly(host, port, { timeoutMs, ...local })
       if (header === undefined) return dialSocket
       return async (host, port) => wrapHttpHeaderClient(await dialSocket(host, port), header)
     }

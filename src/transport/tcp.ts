@@ -7,8 +7,13 @@ import type { StreamHandler, StreamServer } from './transport.js'
  * A TCP socket to host:port, returned while it connects (writes wait in it until then), with Nagle off
  * and half-close allowed; it is destroyed with a TransportError when no connection is made in time.
  */
-export function connectTcpEagerly(host: string, port: number, options: { timeoutMs: number }): Socket {
-  const socket = connect({ host, port, allowHalfOpen: true, noDelay: true })
+export function connectTcpEagerly(
+  host: string,
+  port: number,
+  options: { timeoutMs: number; localAddress?: string | undefined },
+): Socket {
+  const local = options.localAddress !== undefined ? { localAddress: options.localAddress } : {}
+  const socket = connect({ host, port, allowHalfOpen: true, noDelay: true, ...local })
   const timer = setTimeout(() => {
     socket.destroy(
       new TransportError(

@@ -1,5 +1,6 @@
 // TLS under any transport (`security: "tls"`), with V2Ray 4.34's `tlsSettings` semantics: served certificates,
 // trusted certificates on a client, SNI, ALPN and allowInsecure.
+import type { PemSource, TlsCertificateConfig, TlsConfig } from '../config/types.js'
 import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { isIP, type Socket } from 'node:net'
@@ -21,28 +22,13 @@ import type { PeerInfo } from './transport.js'
 /** How long a TLS handshake may take on either side before the connection is dropped. */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000
 
-/** PEM text from a file (read when the server starts or the first connection is dialled) or given inline. */
-export type PemSource = { readonly file: string } | { readonly inline: string }
+export type { PemSource }
 
 /** One `tlsSettings.certificates[]` entry: `encipherment` certificates are served, every one is trusted by a client. */
-export interface TlsCertificateSettings {
-  readonly certificate: PemSource
-  readonly key: PemSource | undefined
-  readonly usage: 'encipherment' | 'verify'
-}
+export type TlsCertificateSettings = TlsCertificateConfig
 
 /** `tlsSettings`. */
-export interface TlsSettings {
-  /** SNI and the name the server certificate must carry; a client falls back to the server address when it is a domain. */
-  readonly serverName: string | undefined
-  /** ALPN protocols; undefined takes V2Ray's default for the transport. */
-  readonly alpn: readonly string[] | undefined
-  /** A client accepts any server certificate. */
-  readonly allowInsecure: boolean
-  readonly certificates: readonly TlsCertificateSettings[]
-  /** A client trusts only `certificates`, not the system roots. */
-  readonly disableSystemRoot: boolean
-}
+export type TlsSettings = TlsConfig
 
 /** V2Ray's ALPN when none is configured: `h2, http/1.1` for TCP, `http/1.1` under HTTP-based transports (WithNextProto). */
 export function defaultAlpn(network: string): readonly string[] {
@@ -152,7 +138,7 @@ export type TlsDialer = (host: string, port: number) => Promise<TLSSocket>
  */
 export function createTlsDialer(
   settings: TlsSettings,
-  options: { alpn: readonly string[]; timeoutMs: number },
+  options: { alpn: readonly string[]; timeoutMs: number; localAddress?: string | undefined },
 ): TlsDialer {
   let trusted: string[] | undefined
   const trustedRoots = (): string[] | undefined => {
@@ -166,7 +152,10 @@ export function createTlsDialer(
   return async (host, port) => {
     const ca = trustedRoots()
     const started = Date.now()
-    const socket = await dialTcp(host, port, { timeoutMs: options.timeoutMs })
+    const socket = await dialTcp(host, port, {
+      timeoutMs: options.timeoutMs,
+      ...(options.localAddress !== undefined ? { localAddress: options.localAddress } : {}),
+    })
     const name = settings.serverName ?? host
     return new Promise<TLSSocket>((resolve, reject) => {
       // tls.connect hands allowHalfOpen to the TLSSocket (the typings omit it): the VMess client half-closes.

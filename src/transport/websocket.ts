@@ -1,15 +1,25 @@
 // The WebSocket transport (`network: "ws"`) of V2Ray 4.34, with both spellings of early data: Xray's `?ed=N`
 // (base64url in Sec-WebSocket-Protocol, echoed by the server) and v2fly's `maxEarlyData` with
 // `earlyDataHeaderName` (a named header, or appended to the path when no name is given).
+import type { WebSocketConfig, WebSocketEarlyData } from '../config/types.js'
 import { createServer, type IncomingMessage } from 'node:http'
+import { createRequire } from 'node:module'
 import type { Socket } from 'node:net'
 import { Duplex } from 'node:stream'
-import WebSocket, { WebSocketServer } from 'ws'
+import type WebSocket from 'ws'
+import type { WebSocketServer } from 'ws'
 import { TransportError } from '../errors.js'
 import type { Logger } from '../types.js'
 import { forwardedPeer, hostOf, MAX_HTTP_HEAD_BYTES, REFUSAL_LINGER_MS, requestPath } from './http-header.js'
 import { formatHostPort } from './tcp.js'
 import type { PeerInfo, StreamHandler, WholeCloseStream } from './transport.js'
+
+/** ws is loaded on first use: a process whose config has no WebSocket transport never pays its memory. */
+let wsModule: { WebSocket: typeof WebSocket; WebSocketServer: typeof WebSocketServer } | undefined
+function wsLibrary(): { WebSocket: typeof WebSocket; WebSocketServer: typeof WebSocketServer } {
+  wsModule ??= createRequire(import.meta.url)('ws') as typeof wsModule & object
+  return wsModule
+}
 
 /**
  * Largest WebSocket message either side accepts (ws `maxPayload`); a bigger one closes the connection with 1009.
@@ -30,26 +40,10 @@ export const WEBSOCKET_HANDSHAKE_TIMEOUT_MS = 4_000
 /** After our close frame, how long the peer has to answer before the TCP connection is dropped. */
 export const WEBSOCKET_CLOSE_TIMEOUT_MS = 2_000
 
-/** Early data: the first bytes a client writes ride in the handshake request. */
-export interface WebSocketEarlyData {
-  /** At most this many bytes of the first write; the rest follows as a message. */
-  readonly maxBytes: number
-  /** The request header carrying them (base64url); undefined appends them to the path (v2fly). */
-  readonly headerName: string | undefined
-}
+export type { WebSocketEarlyData }
 
 /** `wsSettings`. */
-export interface WebSocketSettings {
-  /** Starts with "/"; may carry a query. */
-  readonly path: string
-  /** The Host header a client sends (`host`, or `headers.Host`); undefined: the address as V2Ray writes it. */
-  readonly host: string | undefined
-  /** A server answers 404 to another Host (Xray's `host`; V2Ray never checks). */
-  readonly requireHost: boolean
-  /** Other request headers a client sends. */
-  readonly headers: readonly (readonly [string, string])[]
-  readonly earlyData: WebSocketEarlyData | undefined
-}
+export type WebSocketSettings = WebSocketConfig
 
 function messageBytes(data: WebSocket.RawData): Buffer {
   if (Buffer.isBuffer(data)) return data
@@ -121,7 +115,7 @@ export class WebSocketStream extends Duplex implements WholeCloseStream {
 
   /** Sends `chunk` as messages of at most WEBSOCKET_SEND_BYTES; only the last one waits for the socket. */
   #send(ws: WebSocket, chunk: Buffer, callback: (error?: Error | null) => void): void {
-    if (ws.readyState === WebSocket.CONNECTING) {
+    if (ws.readyState === ws.CONNECTING) {
       ws.once('open', () => this.#send(ws, chunk, callback))
       return
     }
@@ -170,12 +164,12 @@ export class WebSocketStream extends Duplex implements WholeCloseStream {
 
 /** Sends a close frame (or drops the connection on error or while connecting), then drops it if the peer does not answer. */
 function closeWebSocket(ws: WebSocket, abort: boolean): void {
-  if (ws.readyState === WebSocket.CLOSED) return
-  if (abort || ws.readyState === WebSocket.CONNECTING) {
+  if (ws.readyState === ws.CLOSED) return
+  if (abort || ws.readyState === ws.CONNECTING) {
     ws.terminate()
     return
   }
-  if (ws.readyState === WebSocket.OPEN) ws.close(1000)
+  if (ws.readyState === ws.OPEN) ws.close(1000)
   const timer = setTimeout(() => ws.terminate(), WEBSOCKET_CLOSE_TIMEOUT_MS)
   timer.unref()
   ws.once('close', () => clearTimeout(timer))
@@ -201,7 +195,7 @@ export function createWebSocketAcceptor(
   const deadlines = new WeakMap<object, NodeJS.Timeout>()
   const echoedProtocols = new WeakMap<IncomingMessage, string>()
 
-  const wss = new WebSocketServer({
+  const wss = new (wsLibrary().WebSocketServer)({
     noServer: true,
     maxPayload: MAX_WEBSOCKET_MESSAGE_BYTES,
     perMessageDeflate: false,
@@ -348,15 +342,18 @@ async function openWebSocket(
   if (encoded !== undefined && headerName !== undefined) headers[headerName] = encoded
   let ws: WebSocket
   try {
-    ws = new WebSocket(`ws://${address}${inPath ? `${settings.path}${encoded}` : settings.path}`, {
-      createConnection: () => socket,
-      headers,
-      perMessageDeflate: false,
-      maxPayload: MAX_WEBSOCKET_MESSAGE_BYTES,
-      handshakeTimeout: options.timeoutMs,
-      skipUTF8Validation: true,
-      followRedirects: false,
-    })
+    ws = new (wsLibrary().WebSocket)(
+      `ws://${address}${inPath ? `${settings.path}${encoded}` : settings.path}`,
+      {
+        createConnection: () => socket,
+        headers,
+        perMessageDeflate: false,
+        maxPayload: MAX_WEBSOCKET_MESSAGE_BYTES,
+        handshakeTimeout: options.timeoutMs,
+        skipUTF8Validation: true,
+        followRedirects: false,
+      },
+    )
   } catch (error) {
     socket.destroy()
     throw new TransportError('WEBSOCKET_URL', `Cannot open a WebSocket: ${(error as Error).message}`, {

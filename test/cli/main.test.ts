@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { createServer } from 'node:net'
@@ -11,7 +11,7 @@ import { parseVmessLink, vmessLinkToOutbound } from '../../src/config/share-link
 import { curl, startContentServer } from '../helpers/clients.js'
 import { failOnLeakedHandles } from '../helpers/leaks.js'
 import { connectTcp, exchange, listen, randomData, sha256Hex, startEchoServer } from '../helpers/net.js'
-import { freePort, startV2ray, waitForPort } from '../helpers/v2ray.js'
+import { freePort, startV2ray, v2rayBinary, waitForPort } from '../helpers/v2ray.js'
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 const dir = mkdtempSync(join(tmpdir(), 'tsray-cli-'))
@@ -75,9 +75,19 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_00
 }
 
 test('tsray version, uuid and --help', async () => {
-  const version = tsray(['version'])
+  const version = tsray(['version'], { env: { TSRAY_NATIVE: '1' } })
   assert.equal(await version.exited, 0)
-  assert.match(version.stdout(), /^tsray \d+\.\d+\.\d+\n$/)
+  // The package ships a linux-x64 prebuild; elsewhere the node:crypto fallback is the expected path.
+  const shipped = process.platform === 'linux' && process.arch === 'x64'
+  assert.match(
+    version.stdout(),
+    shipped
+      ? /^tsray \d+\.\d+\.\d+\nciphers: native addon, OpenSSL 3\.[^\n]*\n$/
+      : /^tsray \d+\.\d+\.\d+\nciphers: (native addon|node:crypto)[^\n]*\n$/,
+  )
+  const fallback = tsray(['version'], { env: { TSRAY_NATIVE: '0' } })
+  assert.equal(await fallback.exited, 0)
+  assert.match(fallback.stdout(), /^tsray \d+\.\d+\.\d+\nciphers: node:crypto \(TSRAY_NATIVE=0\)\n$/)
   const uuid = tsray(['uuid'])
   assert.equal(await uuid.exited, 0)
   assert.match(uuid.stdout(), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\n$/)
@@ -124,6 +134,48 @@ test('tsray test -c accepts a valid config and names the JSON path of a bad one'
   const unparsable = tsray(['test', '-c', broken])
   assert.equal(await unparsable.exited, 1)
   assert.match(unparsable.stderr(), /line 1, column/)
+})
+
+test('tsray test -c opens every file the config names and fails with the path of a missing one, as v2ray -test', async () => {
+  const certificate = join(dir, 'present.crt')
+  writeFileSync(certificate, 'not checked here: tsray test opens the file, tsray run reads it')
+  const config = (certificateFile: string, logFile: string) =>
+    JSON.stringify({
+      log: { access: logFile, loglevel: 'warning' },
+      inbounds: [
+        {
+          port: 10443,
+          protocol: 'vmess',
+          settings: { clients: [{ id: 'b831381d-6324-4d53-ad4f-8cda48b30811' }] },
+          streamSettings: {
+            security: 'tls',
+            tlsSettings: { certificates: [{ certificateFile, keyFile: certificate }] },
+          },
+        },
+      ],
+      outbounds: [{ protocol: 'freedom' }],
+    })
+  const present = join(dir, 'files-present.json')
+  writeFileSync(present, config(certificate, join(dir, 'access.log')))
+  const ok = tsray(['test', '-c', present])
+  assert.equal(await ok.exited, 0, ok.stderr())
+  const missingCertificate = join(dir, 'files-missing.json')
+  writeFileSync(
+    missingCertificate,
+    config(join(dir, 'nowhere.crt'), join(dir, 'no-such-folder', 'access.log')),
+  )
+  const refused = tsray(['test', '-c', missingCertificate])
+  assert.equal(await refused.exited, 1)
+  assert.match(
+    refused.stderr(),
+    /inbounds\[0\]\.streamSettings\.tlsSettings\.certificates\[0\]\.certificateFile: Cannot open ".*nowhere\.crt": ENOENT/,
+  )
+  assert.match(
+    refused.stderr(),
+    /log\.access: Cannot write ".*access\.log": its folder ".*no-such-folder" cannot be used/,
+  )
+  const v2ray = spawnSync(v2rayBinary(), ['-test', '-config', missingCertificate], { encoding: 'utf8' })
+  assert.notEqual(v2ray.status, 0, 'V2Ray 4.34 refuses it too')
 })
 
 test('tsray run exits 1 with a clear message when the port is in use', async () => {

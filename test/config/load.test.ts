@@ -51,7 +51,7 @@ const SERVER_CONFIG = `{
     "levels": { "0": { "handshake": 4, "connIdle": 300, "uplinkOnly": 2, "downlinkOnly": 5, "statsUserUplink": false } },
     "system": { "statsInboundUplink": false, "statsInboundDownlink": false }
   },
-  "dns": { "servers": ["https+local://1.1.1.1/dns-query", "localhost"] }
+  "dns": { "servers": ["1.1.1.1", "localhost"] }
 }`
 
 /** A V2Ray 4.34 client: SOCKS and HTTP in, VMess out, split routing. */
@@ -170,10 +170,11 @@ test('validateConfig reads a V2Ray 4.34 server config with the expected typed va
     bufferBytes: 512 * 1024,
   })
   assert.equal(levelPolicy(config, 1).handshakeMs, 60_000)
-  assert.deepEqual(warnings, [
-    'dns: ignored: tsray resolves names with the system resolver',
-    'inbounds[0].sniffing: ignored: tsray does not sniff traffic',
+  assert.deepEqual(config.dns?.servers, [
+    { address: '1.1.1.1', port: 53, domains: [], expectIps: [], skipFallback: false },
+    { address: 'localhost', port: 53, domains: [], expectIps: [], skipFallback: false },
   ])
+  assert.deepEqual(warnings, ['inbounds[0].sniffing: ignored: tsray does not sniff traffic'])
 })
 
 test('validateConfig reads a V2Ray 4.34 client config: socks + http in, vmess out, routing', () => {
@@ -484,10 +485,8 @@ test('validateConfig refuses unsupported features with their JSON path', () => {
       'reverse: not supported yet: tsray has no reverse proxy (bridge/portal)',
     ],
     [
-      { inbound: { port: 1080, protocol: 'socks' }, outbound: { protocol: 'freedom' } },
-      'inbound: is the V2Ray v3 layout: use "inbounds" and "outbounds"\n' +
-        'outbound: is the V2Ray v3 layout: use "inbounds" and "outbounds"\n' +
-        'outbounds: is empty or absent; at least one outbound is needed (the first one is the default route)',
+      minimal({ dns: { servers: ['https+local://1.1.1.1/dns-query'] } }),
+      'dns.servers[0]: "https+local://1.1.1.1/dns-query": DNS over HTTPS is not supported yet (supported: plain DNS to an IP, "localhost")',
     ],
     [
       minimal({ routing: { rules: [{ type: 'field', domain: ['geosite:cn'], outboundTag: 'direct' }] } }),
@@ -900,4 +899,150 @@ test('validateConfig throws only ConfigError, whatever JSON it is given', () => 
   }
   fc.assert(fc.property(fc.jsonValue(), onlyConfigErrors), { numRuns: 500 })
   fc.assert(fc.property(configLike, onlyConfigErrors), { numRuns: 2000 })
+})
+
+test("validateConfig reads Xray's short VMess outbound as one server with one user; without address, vnext is required", () => {
+  const id = 'b831381d-6324-4d53-ad4f-8cda48b30811'
+  const { config, warnings } = validateConfig(
+    minimal({
+      outbounds: [
+        {
+          protocol: 'vmess',
+          settings: { address: 'example.com', port: 443, id, security: 'none', email: 'a@b' },
+        },
+      ],
+    }),
+  )
+  assert.deepEqual(warnings, [])
+  const outbound = config.outbounds[0]
+  assert.equal(outbound?.protocol, 'vmess')
+  if (outbound?.protocol !== 'vmess') return
+  assert.deepEqual(outbound.settings.vnext, [
+    {
+      address: 'example.com',
+      port: 443,
+      users: [
+        {
+          id,
+          alterId: 0,
+          security: 'none',
+          level: 0,
+          email: 'a@b',
+          authenticatedLength: false,
+          noTerminationSignal: false,
+        },
+      ],
+    },
+  ])
+  assert.equal(
+    messageOf(minimal({ outbounds: [{ protocol: 'vmess', settings: { address: 'example.com', id } }] })),
+    'outbounds[0].settings.port: is required',
+  )
+  assert.equal(
+    messageOf(minimal({ outbounds: [{ protocol: 'vmess', settings: {} }] })),
+    'outbounds[0].settings.vnext: is required',
+  )
+})
+
+test('validateConfig reads the V2Ray v3 layout as V2Ray 4.34 joins it, with a warning', () => {
+  const { config, warnings } = validateConfig({
+    port: 1080,
+    inbound: { listen: '127.0.0.1', protocol: 'socks', tag: 'first' },
+    inboundDetour: [{ listen: '127.0.0.1', port: 1081, protocol: 'http', tag: 'second' }],
+    inbounds: [{ listen: '127.0.0.1', port: 1082, protocol: 'http', tag: 'third' }],
+    outbound: { protocol: 'freedom', tag: 'direct' },
+    outboundDetour: [{ protocol: 'blackhole', tag: 'block' }],
+    routing: {
+      settings: {
+        domainStrategy: 'IPOnDemand',
+        rules: [{ type: 'field', domain: ['ads'], outboundTag: 'block' }],
+      },
+    },
+  })
+  assert.deepEqual(
+    config.inbounds.map((inbound) => [inbound.tag, inbound.port]),
+    [
+      ['first', 1080],
+      ['second', 1081],
+      ['third', 1082],
+    ],
+  )
+  assert.deepEqual(
+    config.outbounds.map((outbound) => outbound.tag),
+    ['direct', 'block'],
+  )
+  assert.equal(config.routing.domainStrategy, 'IPOnDemand')
+  assert.deepEqual(config.routing.rules[0]?.domain, ['ads'])
+  assert.equal(warnings.length, 2)
+  assert.match(warnings[0] ?? '', /^routing\.settings: read as V2Ray reads the v3 layout/)
+  assert.match(
+    warnings[1] ?? '',
+    /^inbound, inboundDetour, outbound, outboundDetour, port: read as V2Ray reads the v3 layout/,
+  )
+})
+
+test('validateConfig reads dns hosts and servers, and names what it refuses', () => {
+  const { config, warnings } = validateConfig(
+    minimal({
+      dns: {
+        hosts: {
+          'example.com': '127.0.0.2',
+          'domain:test': ['10.0.0.1', '::1'],
+          'keyword:cdn': 'alias.example',
+        },
+        servers: [
+          '8.8.8.8',
+          {
+            address: '1.1.1.1',
+            port: 5353,
+            domains: ['domain:example.org'],
+            expectIPs: ['geoip:cn', '1.0.0.0/8'],
+          },
+          'localhost',
+        ],
+        queryStrategy: 'UseIPv4',
+      },
+    }),
+  )
+  assert.deepEqual(config.dns, {
+    hosts: [
+      { matcher: 'full:example.com', addresses: ['127.0.0.2'] },
+      { matcher: 'domain:test', addresses: ['10.0.0.1', '::1'] },
+      { matcher: 'keyword:cdn', addresses: ['alias.example'] },
+    ],
+    servers: [
+      { address: '8.8.8.8', port: 53, domains: [], expectIps: [], skipFallback: false },
+      {
+        address: '1.1.1.1',
+        port: 5353,
+        domains: ['domain:example.org'],
+        expectIps: ['1.0.0.0/8'],
+        skipFallback: false,
+      },
+      { address: 'localhost', port: 53, domains: [], expectIps: [], skipFallback: false },
+    ],
+    disableFallback: false,
+    queryStrategy: 'UseIPv4',
+  })
+  assert.deepEqual(warnings, ['dns.servers: ignored: [1].expectIPs "geoip:cn" (needs geoip.dat)'])
+  for (const [dns, message] of [
+    [
+      { servers: ['tcp://8.8.8.8'] },
+      'dns.servers[0]: "tcp://8.8.8.8": DNS over TCP is not supported yet (supported: plain DNS to an IP, "localhost")',
+    ],
+    [
+      { servers: ['dns.google'] },
+      'dns.servers[0]: "dns.google" is not an IP address (a DNS server is an IP address or "localhost")',
+    ],
+    [
+      { hosts: { 'geosite:cn': '127.0.0.1' } },
+      'dns.hosts["geosite:cn"]: "geosite:cn" needs geosite.dat, which tsray does not read; list the domains instead',
+    ],
+    [
+      { hosts: { 'a.example': ['127.0.0.1', 'b.example'] } },
+      'dns.hosts["a.example"][1]: "b.example": a list of addresses holds IP addresses only',
+    ],
+  ] as const) {
+    assert.equal(messageOf(minimal({ dns })), message)
+  }
 })

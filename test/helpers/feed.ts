@@ -1,12 +1,17 @@
+// Every piece is a copy: a push parser owns what it is given and may decrypt it in place
+// (ChunkOpener.push), so pieces of one input must not share memory across runs.
+
 /** Yields `bytes` cut in two at every boundary, from before the first byte to after the last. */
 export function* splits(bytes: Buffer): Generator<Buffer[]> {
-  for (let cut = 0; cut <= bytes.length; cut++) yield [bytes.subarray(0, cut), bytes.subarray(cut)]
+  for (let cut = 0; cut <= bytes.length; cut++) {
+    yield [Buffer.from(bytes.subarray(0, cut)), Buffer.from(bytes.subarray(cut))]
+  }
 }
 
 /** `bytes` as one piece per byte. */
 export function bytewise(bytes: Buffer): Buffer[] {
   const pieces: Buffer[] = []
-  for (let i = 0; i < bytes.length; i++) pieces.push(bytes.subarray(i, i + 1))
+  for (let i = 0; i < bytes.length; i++) pieces.push(Buffer.from(bytes.subarray(i, i + 1)))
   return pieces
 }
 
@@ -16,10 +21,10 @@ export function splitAt(bytes: Buffer, offsets: readonly number[]): Buffer[] {
   const pieces: Buffer[] = []
   let start = 0
   for (const cut of cuts) {
-    pieces.push(bytes.subarray(start, cut))
+    pieces.push(Buffer.from(bytes.subarray(start, cut)))
     start = cut
   }
-  pieces.push(bytes.subarray(start))
+  pieces.push(Buffer.from(bytes.subarray(start)))
   return pieces
 }
 

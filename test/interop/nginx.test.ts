@@ -50,7 +50,12 @@ async function startTsrayWithAccessLog(
   config: object,
 ): Promise<{ instance: Instance; access: AccessLine[] }> {
   const access: AccessLine[] = []
-  const logs: Logs = { logger: memoryLogger(), access: (line) => access.push(line), flush: () => undefined }
+  const logs: Logs = {
+    logger: memoryLogger(),
+    access: (line) => access.push(line),
+    droppedLines: 0,
+    close: () => Promise.resolve(),
+  }
   const instance = buildInstance(validateConfig(config).config, { logs })
   await instance.start()
   return { instance, access }

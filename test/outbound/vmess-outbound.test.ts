@@ -18,7 +18,7 @@ import { requestBodyParams } from '../../src/protocol/session-keys.js'
 import { createUser, type VmessUser } from '../../src/protocol/user.js'
 import { freePort } from '../helpers/v2ray.js'
 
-test('a VMess outbound whose server is down: SOCKS5 answers at once, then the tunnel is reset and the failure logged', async () => {
+test('a VMess outbound whose server is down: SOCKS5 answers at once, then the tunnel is reset and the server named in the log', async () => {
   const [socksPort, deadPort] = [await freePort(), await freePort()]
   const logger = memoryLogger()
   const instance = buildInstance(
@@ -39,7 +39,7 @@ test('a VMess outbound whose server is down: SOCKS5 answers at once, then the tu
         },
       ],
     }).config,
-    { logs: { logger, access: undefined, flush: () => undefined } },
+    { logs: { logger, access: undefined, droppedLines: 0, close: () => Promise.resolve() } },
   )
   await instance.start()
   try {
@@ -55,10 +55,16 @@ test('a VMess outbound whose server is down: SOCKS5 answers at once, then the tu
     assert.equal((await readSocksReply(socket)).code, 0)
     socket.write('GET / HTTP/1.0\r\n\r\n')
     assert.equal(await closed, 'ECONNRESET', 'the client sees a reset, not a clean end')
-    const line = logger.lines.find((l) => l.msg === 'tunnel failed')
+    // Logged as the server's failure, naming it; the tunnel's own line is not a warning about the target.
+    const line = logger.lines.find((l) => l.msg === `cannot reach VMess server 127.0.0.1:${deadPort}`)
     assert.ok(line !== undefined, JSON.stringify(logger.lines))
     assert.equal(line.level, 'warn')
     assert.equal((line.obj as { reason?: string }).reason, 'ECONNREFUSED')
+    const tunnel = logger.lines.find((l) => l.msg === 'tunnel failed')
+    assert.deepEqual(
+      [tunnel?.level, (tunnel?.obj as { reason?: string }).reason],
+      ['debug', 'SERVER_UNREACHABLE'],
+    )
   } finally {
     await instance.stop(0)
   }
@@ -126,7 +132,9 @@ for (const maxChunkLength of [undefined, SING_CHUNK_LENGTH]) {
           },
         ],
       }).config,
-      { logs: { logger: memoryLogger(), access: undefined, flush: () => undefined } },
+      {
+        logs: { logger: memoryLogger(), access: undefined, droppedLines: 0, close: () => Promise.resolve() },
+      },
     )
     await instance.start()
     try {

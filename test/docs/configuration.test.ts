@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { test } from 'node:test'
+import { z } from 'zod'
+import {
+  CONFIG_REFERENCE_PATH,
+  KEY_NOTES,
+  OFF_ONLY_KEYS,
+  TSRAY_KEYS,
+  keysOf,
+  renderConfigReference,
+  schemaRoots,
+} from '../../scripts/config-reference.js'
+import { validateConfig } from '../../src/config/load.js'
+import * as schema from '../../src/config/schema.js'
+
+const allKeys = schemaRoots().flatMap((root) => keysOf(root))
+const byPath = new Map(allKeys.map((entry) => [entry.path, entry]))
+
+void test('docs/configuration.md is what scripts/config-reference.ts generates from the schema', () => {
+  assert.equal(
+    readFileSync(CONFIG_REFERENCE_PATH, 'utf8'),
+    renderConfigReference(),
+    'docs/configuration.md is stale: run `npm run docs:config` and commit the result',
+  )
+})
+
+void test('every key the generator annotates exists in the schema', () => {
+  for (const path of [...Object.keys(TSRAY_KEYS), ...Object.keys(OFF_ONLY_KEYS), ...Object.keys(KEY_NOTES)]) {
+    const known =
+      byPath.has(path) || allKeys.some((entry) => entry.path.endsWith(`.${path}`) || entry.path === path)
+    assert.ok(known, `${path} is annotated in scripts/config-reference.ts but is not a key of the schema`)
+  }
+})
+
+void test('the reference lists every exported schema of the config module', () => {
+  // A section added to the schema without a place on the page would silently go undocumented.
+  const covered = new Set<unknown>(schemaRoots().map((root) => root.schema))
+  const reached = (target: z.ZodType): boolean => {
+    const seen = new Set<unknown>()
+    const visit = (node: unknown): boolean => {
+      if (node === target) return true
+      if (!(node instanceof z.ZodType) || seen.has(node)) return false
+      seen.add(node)
+      if (node instanceof z.ZodOptional || node instanceof z.ZodNullable || node instanceof z.ZodDefault) {
+        return visit(node.unwrap())
+      }
+      if (node instanceof z.ZodPipe) return visit(node.in) || visit(node.out)
+      if (node instanceof z.ZodObject) return Object.values(node.shape).some(visit)
+      if (node instanceof z.ZodArray) return visit(node.element)
+      if (node instanceof z.ZodRecord) return visit(node.valueType)
+      return false
+    }
+    return [...covered].some(visit)
+  }
+  const exported: Array<[string, z.ZodType]> = []
+  for (const [name, value] of Object.entries(schema) as Array<[string, unknown]>) {
+    if (value instanceof z.ZodType) exported.push([name, value])
+    else if (typeof value === 'object' && value !== null) {
+      for (const [key, inner] of Object.entries(value) as Array<[string, unknown]>) {
+        if (inner instanceof z.ZodType) exported.push([`${name}.${key}`, inner])
+      }
+    }
+  }
+  assert.ok(exported.length >= 10, 'the schema module exports its section schemas')
+  for (const [name, value] of exported) assert.ok(reached(value), `${name} is not on docs/configuration.md`)
+})
+
+void test('the statuses on the page are what the loader does with a config', () => {
+  // One key of each status, loaded for real: refused keys fail, ignored ones warn, extensions are read.
+  const settings = { clients: [{ id: 'b831381d-6324-4d53-ad4f-8cda48b30811' }] }
+  const base = {
+    inbounds: [{ port: 10086, protocol: 'vmess', settings }],
+    outbounds: [{ protocol: 'freedom' }],
+  }
+  assert.equal(byPath.get('reverse')?.status, 'refused')
+  assert.throws(() => validateConfig({ ...base, reverse: {} }), /reverse/)
+  assert.equal(byPath.get('dns')?.status, 'ignored with a warning')
+  const ignored = validateConfig({ ...base, dns: { servers: [] } })
+  assert.ok(ignored.warnings.some((warning) => warning.startsWith('dns:')))
+  assert.equal(byPath.get('inbounds[].settings.legacyHeader')?.status, 'tsray extension')
+  const extension = validateConfig({
+    ...base,
+    inbounds: [{ port: 10086, protocol: 'vmess', settings: { ...settings, legacyHeader: 'refuse' } }],
+  })
+  assert.deepEqual(extension.warnings, [])
+  assert.equal(byPath.get('inbounds[].streamSettings.sockopt.tproxy')?.status, 'off only')
+})
