@@ -50,6 +50,8 @@ export type VmessPhase = 'handshake' | 'draining' | 'connecting' | 'open' | 'clo
 export interface VmessInboundMetrics {
   /** A handshake was refused, or ended before it completed; `reason` as in the access log. */
   refused(reason: string): void
+  /** A client's AuthID was refused for its clock: how far off it is, in seconds. */
+  clockSkew?(seconds: number): void
   /** A connection entered (+1) or left (−1) `phase`. */
   phase(phase: VmessPhase, delta: 1 | -1): void
   /** Dialling a tunnel's target failed with `code` (ECONNREFUSED, ENOTFOUND, ETIMEDOUT …). */
@@ -254,6 +256,7 @@ export class VmessInbound {
         return
       }
       if (step.status === 'refused') {
+        if (step.skewSeconds !== undefined) options.metrics?.clockSkew?.(step.skewSeconds)
         this.#refused(source, step.reason)
         if (step.action === 'close') close()
         else drain()

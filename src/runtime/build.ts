@@ -231,6 +231,8 @@ export function buildInstance(
   metrics?.logLinesDropped(() => logs.droppedLines)
   const dns = new DnsResolver(config.dns)
   const operate = new OperateRuntime(config)
+  const stats = operate.stats
+  if (stats !== undefined) metrics?.trafficCounters(() => stats.totals())
   const outbounds = new Map<string, Outbound>()
   const ordered = config.outbounds.map((outbound, index) => {
     const built = operate.outbound(buildOutbound(outbound, outbound.tag ?? `outbound-${index}`, dns, logs))

@@ -5,9 +5,12 @@
 /** One named counter (V2Ray's `stats.Counter`). */
 export class StatCounter {
   value = 0
+  /** Everything ever counted, untouched by resets (for Prometheus, whose counters only grow). */
+  total = 0
 
   add(bytes: number): void {
     this.value += bytes
+    this.total += bytes
   }
 
   /** Sets the value and returns the old one (V2Ray's `Set`, used for reset). */
@@ -79,6 +82,11 @@ export class StatsManager {
   /** Every counter, in the order they were registered. */
   counters(): IterableIterator<[string, StatCounter]> {
     return this.#counters.entries()
+  }
+
+  /** Every counter's name and monotonic total. */
+  *totals(): IterableIterator<readonly [string, number]> {
+    for (const [name, counter] of this.#counters) yield [name, counter.total]
   }
 
   /** The online map called `name`, registered now if it is new. */
