@@ -227,7 +227,9 @@ async function main(argv: string[]): Promise<void> {
       if (values.config === undefined) fail('Cannot test: give the config with -c FILE')
       await checkConfigFiles(
         await loadConfig(values.config, {
-          skipUnsupportedInbounds: values['skip-unsupported-inbounds'] === true,
+          skipUnsupportedInbounds:
+            values['skip-unsupported-inbounds'] === true ||
+            process.env.TSRAY_SKIP_UNSUPPORTED_INBOUNDS === '1',
         }),
       )
       process.stdout.write('Configuration OK.\n')
@@ -236,7 +238,8 @@ async function main(argv: string[]): Promise<void> {
     case 'run': {
       if (values.config === undefined)
         fail('Cannot run: give the config with -c FILE (or run `tsray` alone for a default server)')
-      const skipUnsupportedInbounds = values['skip-unsupported-inbounds'] === true
+      const skipUnsupportedInbounds =
+        values['skip-unsupported-inbounds'] === true || process.env.TSRAY_SKIP_UNSUPPORTED_INBOUNDS === '1'
       const paths = values.config
       await runInForeground(
         buildInstance(await loadConfig(paths, { skipUnsupportedInbounds })),
