@@ -147,6 +147,7 @@ export function schemaRoots(): SchemaRoot[] {
     { title: '`routing`', path: 'routing', schema: schema.routingSchema },
     { title: '`policy`', path: 'policy', schema: schema.policySchema },
     { title: '`transport`', path: 'transport', schema: schema.transportSchema },
+    { title: '`dns`', path: 'dns', schema: schema.dnsSchema },
     { title: '`metrics`', path: 'metrics', schema: schema.metricsSchema },
     {
       title: '`api`',

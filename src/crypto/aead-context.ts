@@ -42,15 +42,29 @@ export function createAeadContext(
 class NativeAeadContext implements AeadContext {
   readonly inPlace = true
   readonly #addon: NativeAddon
-  readonly #handle: NativeHandle
+  readonly #algorithm: number
+  readonly #key: Uint8Array
+  readonly #encrypt: boolean
+  /** Made on first use: a tunnel that never sends or receives a chunk holds no OpenSSL context. */
+  #handle: NativeHandle | undefined
+  #freed = false
 
   constructor(addon: NativeAddon, algorithm: AeadAlgorithm, key: Uint8Array, mode: 'seal' | 'open') {
     this.#addon = addon
-    this.#handle = addon.aeadCreate(algorithm === 'aes-128-gcm' ? 0 : 1, key, mode === 'seal')
+    this.#algorithm = algorithm === 'aes-128-gcm' ? 0 : 1
+    this.#key = key
+    this.#encrypt = mode === 'seal'
+  }
+
+  #context(): NativeHandle {
+    if (this.#handle !== undefined) return this.#handle
+    if (this.#freed) throw new Error('Cannot use the cipher: a freed context')
+    this.#handle = this.#addon.aeadCreate(this.#algorithm, this.#key, this.#encrypt)
+    return this.#handle
   }
 
   seal(nonce: Uint8Array, source: Buffer, start: number, end: number, out: Buffer, at: number): void {
-    this.#addon.aeadSeal(this.#handle, nonce, source, start, end, out, at)
+    this.#addon.aeadSeal(this.#context(), nonce, source, start, end, out, at)
   }
 
   open(
@@ -61,13 +75,14 @@ class NativeAeadContext implements AeadContext {
     tag: Buffer,
     tagAt: number,
   ): Buffer | undefined {
-    return this.#addon.aeadOpen(this.#handle, nonce, sealed, start, end, tag, tagAt)
+    return this.#addon.aeadOpen(this.#context(), nonce, sealed, start, end, tag, tagAt)
       ? sealed.subarray(start, end)
       : undefined
   }
 
   free(): void {
-    this.#addon.aeadFree(this.#handle)
+    this.#freed = true
+    if (this.#handle !== undefined) this.#addon.aeadFree(this.#handle)
   }
 }
 
