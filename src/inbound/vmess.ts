@@ -149,7 +149,7 @@ export class VmessInbound {
     return this.#users
   }
 
-  /** Recomputes the drain shape after a change of users (PROTOCOL §9). */
+  /** Recomputes the drain shape after a change of users (docs/protocol.md §9). */
   usersChanged(): void {
     this.#drain = drainShape(this.#users.users)
   }

@@ -57,7 +57,7 @@ export interface TsrayMetrics {
 
 /** Users with their own label on the traffic metrics; the rest are summed under user="_other". */
 export const MAX_USER_LABELS = 1000
-/** How far off refused clients' clocks were: V2Ray accepts ±120 s (PROTOCOL §4.3). */
+/** How far off refused clients' clocks were: V2Ray accepts ±120 s (docs/protocol.md §4.3). */
 export const CLOCK_SKEW_BUCKETS_SECONDS = [150, 300, 600, 1800, 3600, 21_600, 86_400]
 
 /** `user>>>EMAIL>>>traffic>>>uplink` and the inbound and outbound forms, split. */
