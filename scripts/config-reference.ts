@@ -41,6 +41,8 @@ export interface SchemaRoot {
 
 /** tsray's own keys, which V2Ray and Xray do not have, and what each does. */
 export const TSRAY_KEYS: Readonly<Record<string, string>> = {
+  'log.format':
+    '`"text"` (default): V2Ray\'s lines, `2026/12/06 02:41:31 [Warning] …`; `"json"`: one JSON object per line.',
   'inbounds[].settings.legacyHeader':
     '`"accept"` (default, as V2Ray 4.34), `"warn"` (accept and log each legacy header) or `"refuse"` (drain it like any unknown request).',
   'outbounds[].settings.maxChunkLength':
@@ -70,7 +72,9 @@ export const KEY_NOTES: Readonly<Record<string, string>> = {
   'inbounds[].port':
     'A number, a numeric string, or `"env:NAME"` to read it from the environment. Port ranges are refused.',
   'inbounds[].settings.clients[].id':
-    'A UUID; a 1–30-byte string that is not one becomes a UUIDv5 as in Xray (with a warning).',
+    'A UUID, or `"env:NAME"` to read it from the environment. Another string of 1–30 bytes becomes a UUIDv5 as in Xray (with a warning); one that looks like a cut UUID is refused.',
+  'outbounds[].settings.vnext[].users[].id':
+    'As `inbounds[].settings.clients[].id`: a UUID, `"env:NAME"`, or a 1–30-byte string mapped to a UUIDv5.',
   'inbounds[].settings.clients[].security':
     'Clients choose their own security; V2Ray reads and ignores this key.',
   'inbounds[].settings.default': "Defaults for users added through V2Ray's API, which tsray does not have.",
@@ -115,48 +119,35 @@ export const KEY_NOTES: Readonly<Record<string, string>> = {
   'policy.levels.<name>.downlinkOnly': 'Seconds; default 1.',
 }
 
-/** The sections of a config, in the order the page lists them. */
+/** Extra words for a section, by its JSON path. */
+const SECTION_INTROS: Readonly<Record<string, string>> = {
+  'inbounds[].streamSettings': 'The same keys apply to `outbounds[].streamSettings`.',
+  api: "The gRPC API listens where the inbound routed to `api.tag` listens (or at Xray's `api.listen`); see docs/operating.md §8.",
+}
+
+/**
+ * The sections of a config, in the order the page lists them: the loader's own table (CONFIG_SECTIONS,
+ * a JSON path with the protocol in parentheses for settings), with streamSettings after the inbound
+ * settings, since inbounds and outbounds share it.
+ */
 export function schemaRoots(): SchemaRoot[] {
-  const roots: SchemaRoot[] = [
-    { title: 'Top level', path: '', schema: schema.topLevelSchema },
-    { title: '`log`', path: 'log', schema: schema.logSchema },
-    { title: '`inbounds[]`', path: 'inbounds[]', schema: schema.inboundSchema },
-  ]
-  for (const [protocol, settings] of Object.entries(schema.inboundSettingsSchemas)) {
-    roots.push({
-      title: `\`inbounds[].settings\` of \`"${protocol}"\``,
-      path: 'inbounds[].settings',
-      schema: settings,
-    })
+  const roots: SchemaRoot[] = []
+  const add = (name: string, sectionSchema: z.ZodType): void => {
+    const match = /^(.*?)(?: \((.+)\))?$/.exec(name)
+    const path = match?.[1] ?? name
+    const protocol = match?.[2]
+    let title = path === '' ? 'Top level' : `\`${path}\``
+    if (protocol !== undefined) title += ` of \`"${protocol}"\``
+    if (path === 'inbounds[].streamSettings') title += ' and `outbounds[].streamSettings`'
+    const intro = SECTION_INTROS[path]
+    roots.push({ title, path, schema: sectionSchema, ...(intro === undefined ? {} : { intro }) })
   }
-  roots.push({
-    title: '`inbounds[].streamSettings` and `outbounds[].streamSettings`',
-    path: 'inbounds[].streamSettings',
-    schema: schema.streamSettingsSchema,
-    intro: 'The same keys apply to `outbounds[].streamSettings`.',
+  const sections = Object.entries(schema.CONFIG_SECTIONS)
+  const firstOutbound = sections.findIndex(([name]) => name.startsWith('outbounds'))
+  sections.forEach(([name, sectionSchema], index) => {
+    if (index === firstOutbound) add('inbounds[].streamSettings', schema.streamSettingsSchema)
+    add(name, sectionSchema)
   })
-  roots.push({ title: '`outbounds[]`', path: 'outbounds[]', schema: schema.outboundSchema })
-  for (const [protocol, settings] of Object.entries(schema.outboundSettingsSchemas)) {
-    roots.push({
-      title: `\`outbounds[].settings\` of \`"${protocol}"\``,
-      path: 'outbounds[].settings',
-      schema: settings,
-    })
-  }
-  roots.push(
-    { title: '`routing`', path: 'routing', schema: schema.routingSchema },
-    { title: '`policy`', path: 'policy', schema: schema.policySchema },
-    { title: '`transport`', path: 'transport', schema: schema.transportSchema },
-    { title: '`dns`', path: 'dns', schema: schema.dnsSchema },
-    { title: '`metrics`', path: 'metrics', schema: schema.metricsSchema },
-    {
-      title: '`api`',
-      path: 'api',
-      schema: schema.apiSchema,
-      intro:
-        "The gRPC API listens where the inbound routed to `api.tag` listens (or at Xray's `api.listen`); see docs/operating.md §8.",
-    },
-  )
   return roots
 }
 

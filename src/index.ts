@@ -119,3 +119,19 @@ export { createStreamDialer, createStreamServer } from './transport/stream-setti
 export { serveMux } from './inbound/mux-server.js'
 /** The Mux.Cool client used by a VMess outbound with `mux.enabled`. */
 export { MuxClient } from './outbound/mux-client.js'
+
+// The client library and the in-process server
+/** A VMess server as a `vmess://` link or options, and the options the client library shares. */
+export type { VmessClientOptions, VmessServer, VmessServerOptions } from './client/server-options.js'
+/** One TCP stream through a VMess server, as net.connect. */
+export { connect, ConnectAbortedError, type ConnectOptions } from './client/connect.js'
+/** An http.Agent for http and https requests through a VMess server. */
+export { VmessAgent, type VmessAgentOptions } from './client/agent.js'
+/** An undici dispatcher for fetch through a VMess server. */
+export { VmessDispatcher, type VmessDispatcherOptions } from './client/dispatcher.js'
+/** Runs a V2Ray v4 JSON config in this process; port 0 binds a free port. */
+export { start, type RunningInstance, type StartOptions } from './runtime/start.js'
+/** A bound listener of a running instance. */
+export type { BoundListener } from './runtime/instance.js'
+/** The VMess outbound (V2Ray's `vmess` outbound) that the client library is built on. */
+export { VmessOutbound, type VmessServerSettings } from './outbound/vmess.js'

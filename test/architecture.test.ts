@@ -48,6 +48,7 @@ const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
       'node:net',
       'node:tls',
       'node:http',
+      'node:http2',
       'node:https',
       'node:stream',
       'node:crypto',
@@ -91,6 +92,10 @@ const ALLOWED: Record<string, { layers: string[]; packages: string[] }> = {
   api: {
     layers: ['api', 'stats', 'errors.ts', 'types.ts'],
     packages: ['@grpc/grpc-js', 'node:v8', 'node:perf_hooks'],
+  },
+  client: {
+    layers: ['client', 'config', 'outbound', 'protocol', 'transport', 'errors.ts', 'types.ts'],
+    packages: ['node:http', 'node:https', 'node:net', 'node:stream', 'node:tls', 'undici'],
   },
   cli: {
     layers: ['cli', 'runtime', 'config', 'observe', 'protocol', 'crypto', 'errors.ts', 'types.ts'],

@@ -18,8 +18,11 @@ const OUTSIDE_DOCUMENTS =
 const SECTION =
   /(?:(docs\/[\w-]+\.md|[\w-]+\.md|PROTOCOL|STYLE|RFC \d+|FIPS \d+|IMC \d+)\s*)?§\s*(\d+(?:\.\d+)*)/g
 
-/** A repository path ending in .md (a citation of a document by path). */
-const DOCUMENT_PATH = /(?<![\w/.-])((?:[\w-]+\/)*[\w-]+\.md)\b/g
+/**
+ * A repository path ending in .md (a citation of a document by path). Markdown links written by code
+ * (`[x.md](x.md)`, for a page in docs/) are relative to their page and not citations.
+ */
+const DOCUMENT_PATH = /(?<![\w/.([-])((?:[\w-]+\/)*[\w-]+\.md)\b/g
 
 export interface Problem {
   readonly where: string
@@ -135,6 +138,7 @@ void test('checkCitations refuses documents outside the repository and sections 
   ])
   assert.deepEqual(check('// §12'), ['cites docs/protocol.md §12, which has no such heading'])
   assert.deepEqual(check('// docs/missing.md §1'), ['cites docs/missing.md, which does not exist'])
+  assert.deepEqual(check("'see [other.md](other.md)'"), [])
 })
 
 void test('headingsOf reads numbered headings only', () => {

@@ -55,14 +55,14 @@ export const NETWORKS: Readonly<Record<NetworkId, NetworkEntry>> = {
   h2: {
     configNames: ['http', 'h2'],
     settingsKeys: ['httpSettings'],
-    runs: false,
+    runs: true,
     link: { aliases: [], uri: HTTP_URI_FIELDS },
     httpHost: true,
   },
   grpc: {
     configNames: ['grpc', 'gun'],
     settingsKeys: ['grpcSettings', 'gunSettings'],
-    runs: false,
+    runs: true,
     link: {
       aliases: [],
       uri: { host: ['authority', 'host'], path: ['serviceName', 'path'], headerType: ['mode', 'headerType'] },

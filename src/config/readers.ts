@@ -97,6 +97,8 @@ export function readPortNumber(value: unknown): number | Failure {
 
 /** An inbound `port`: a number, a numeric string, or a range of one port (a set "env:" variable is resolved before). */
 export function readListenPort(value: unknown): number | Failure {
+  // 0 lets the OS pick a free port; Instance.start() reports the one bound.
+  if (value === 0 || value === '0') return 0
   if (typeof value === 'string' && value.startsWith('env:')) {
     return fail(`${describeValue(value)} names an environment variable that is not set`)
   }

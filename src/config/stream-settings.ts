@@ -15,6 +15,7 @@ import {
   readString,
   readStringList,
 } from './readers.js'
+import { grpcSettingsSchema, httpSettingsSchema } from './stream-http2.js'
 import {
   readHeaderName,
   readHeaderValue,
@@ -246,7 +247,7 @@ function adviseUnusedStreamSettings(value: unknown): string | undefined {
   return unused.length === 0 ? undefined : `ignored: ${unused.join(', ')}`
 }
 
-/** `streamSettings` of an inbound or outbound: TCP (with optional HTTP header), WebSocket or HTTPUpgrade, each with optional TLS. */
+/** `streamSettings` of an inbound or outbound: TCP (with optional HTTP header), WebSocket, HTTPUpgrade, h2 or gRPC, each with optional TLS. */
 export const streamSettingsSchema = withRule(
   z
     .object({
@@ -260,6 +261,9 @@ export const streamSettingsSchema = withRule(
       tcpSettings: tcpSettingsSchema.optional(),
       wsSettings: wsSettingsSchema.optional(),
       httpupgradeSettings: httpUpgradeSettingsSchema.optional(),
+      httpSettings: httpSettingsSchema.optional(),
+      grpcSettings: grpcSettingsSchema.optional(),
+      gunSettings: grpcSettingsSchema.optional(),
       ...otherNetworksSettings(),
       sockopt: z
         .object({
@@ -291,6 +295,15 @@ export const streamSettingsSchema = withRule(
             network: 'httpupgrade',
             ...security,
             httpUpgrade: stream.httpupgradeSettings ?? httpUpgradeSettingsSchema.parse({}),
+          }
+        case 'h2':
+          return { network: 'h2', ...security, h2: stream.httpSettings ?? httpSettingsSchema.parse({}) }
+        case 'grpc':
+          // v2fly reads gunSettings when it is there, else grpcSettings.
+          return {
+            network: 'grpc',
+            ...security,
+            grpc: stream.gunSettings ?? stream.grpcSettings ?? grpcSettingsSchema.parse({}),
           }
       }
     }),
@@ -378,5 +391,8 @@ export const transportSchema = z.object({
     .optional(),
   wsSettings: refused(MOVE_TO_STREAM_SETTINGS),
   httpupgradeSettings: refused(MOVE_TO_STREAM_SETTINGS),
+  httpSettings: refused(MOVE_TO_STREAM_SETTINGS),
+  grpcSettings: refused(MOVE_TO_STREAM_SETTINGS),
+  gunSettings: refused(MOVE_TO_STREAM_SETTINGS),
   ...otherNetworksSettings(),
 })

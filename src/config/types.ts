@@ -106,6 +106,28 @@ export interface StreamSecurityConfig {
   readonly tls?: TlsConfig
 }
 
+/** `httpSettings` (h2), normalised: hosts (empty: V2Ray's "www.example.com"), a path starting with "/", the method. */
+export interface H2Config {
+  /** The `:authority` values a server accepts and a client picks from. */
+  readonly hosts: readonly string[]
+  /** A server accepts every path that starts with it. */
+  readonly path: string
+  /** What a client sends (Xray's `method`; V2Ray always sends PUT). */
+  readonly method: string
+}
+
+/** `grpcSettings`, normalised (transport/grpc.ts derives the request paths from `serviceName`). */
+export interface GrpcConfig {
+  /** A name (`/<name>/Tun`) or Xray's custom path form "/a/b/tun|multi". */
+  readonly serviceName: string
+  /** The client calls TunMulti (Xray's `multiMode`). */
+  readonly multiMode: boolean
+  /** The client's `:authority`; undefined: the TLS server name, else the address. */
+  readonly authority: string | undefined
+  /** The client's `user-agent`; undefined sends none. */
+  readonly userAgent: string | undefined
+}
+
 /**
  * `streamSettings`, normalised: the transport and the settings it uses. Plain TCP is exactly
  * `{ network: 'tcp', security: 'none' }`. transport/stream-settings.ts builds servers and dialers from it.
@@ -114,6 +136,8 @@ export type StreamConfig =
   | (StreamSecurityConfig & { readonly network: 'tcp'; readonly httpHeader?: HttpHeaderConfig })
   | (StreamSecurityConfig & { readonly network: 'ws'; readonly ws: WebSocketConfig })
   | (StreamSecurityConfig & { readonly network: 'httpupgrade'; readonly httpUpgrade: HttpUpgradeConfig })
+  | (StreamSecurityConfig & { readonly network: 'h2'; readonly h2: H2Config })
+  | (StreamSecurityConfig & { readonly network: 'grpc'; readonly grpc: GrpcConfig })
 
 /** A user name and password of a SOCKS or HTTP inbound. */
 export interface Account {

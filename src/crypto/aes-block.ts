@@ -2,7 +2,7 @@ import { createDecipheriv, type Decipher } from 'node:crypto'
 import { nativeAddon, type NativeAddon, type NativeHandle } from './native.js'
 
 /**
- * AES-128 single-block decryption under many keys, for the server's AuthID scan (PROTOCOL §4.3):
+ * AES-128 single-block decryption under many keys, for the server's AuthID scan (docs/protocol.md §4.3):
  * one 16-byte block tried against the key of every user.
  *
  * Timing. No path looks anything up by a key- or data-dependent index. The native scan runs AES-NI

@@ -68,7 +68,8 @@ class Sink {
   constructor(output: { fd: number } | { path: string }, counter: { dropped: number }) {
     this.#counter = counter
     // Constructed directly, not through pino.destination(), which would flush synchronously at exit and
-    // so hang the exit on a stalled pipe.
+    // so hang the exit on a stalled pipe. One write is in flight at a time, on libuv's thread pool: a
+    // blocking pipe that nobody reads holds one pool thread, never the event loop.
     this.#stream = new SonicBoomClass({
       ...('fd' in output ? { fd: output.fd } : { dest: output.path, mkdir: true }),
       sync: false,

@@ -177,9 +177,11 @@ export class VmessOutbound implements Outbound {
       random: secureRandom,
     })
     const stream = new VmessClientStream(socket, request, this.#streamOptions)
-    let answered = false
-    socket.on('error', (error) => stream.destroy(answered ? error : this.#unreachable(error, server)))
-    socket.once('data', () => (answered = true))
+    // A socket still connecting that fails never reached the server; later errors (a reset the server
+    // relays from the target) are the tunnel's and pass through as they are.
+    let reached = !(socket instanceof Socket) || !socket.connecting
+    if (!reached) socket.once('connect', () => (reached = true))
+    socket.on('error', (error) => stream.destroy(reached ? error : this.#unreachable(error, server)))
     this.#watchForSilence(stream, server)
     return stream
   }
@@ -258,9 +260,23 @@ export class VmessOutbound implements Outbound {
       stream.destroy(new TransportError('SERVER_SILENT', `Cannot use VMess server: ${message}`))
     }
     timer = setTimeout(check, this.#silentTimeoutMs)
+    let answered = false
     stream.once('response', () => {
+      answered = true
       this.#lastResponseAt.set(name, Date.now())
       clearTimeout(timer)
+    })
+    // Some servers close a refused connection instead of holding it (V2Ray once its drain is done).
+    stream.on('error', (error: Error & { code?: unknown }) => {
+      if (answered || error.code !== 'RESPONSE_TRUNCATED') return
+      if (Date.now() - (this.#lastResponseAt.get(name) ?? -Infinity) < SERVER_VERIFIED_MS) return
+      const seconds = Math.round((Date.now() - started) / 1000)
+      this.#report(
+        'silent',
+        name,
+        {},
+        `no response from ${name} before it closed the connection (${seconds} s): wrong user id, clock off, or not a VMess server here (or it could not reach the target)`,
+      )
     })
     stream.once('close', () => clearTimeout(timer))
   }

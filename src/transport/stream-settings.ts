@@ -1,11 +1,15 @@
 // `streamSettings` → a listening StreamServer or a StreamDialer: the one switch on transport and security names.
 // Security wraps the TCP connection (TLS), the network runs on top (raw TCP with an optional HTTP header,
-// WebSocket, HTTPUpgrade), and whoever uses the result sees a plain Duplex of bytes.
+// WebSocket, HTTPUpgrade, or a stream of an HTTP/2 session: h2 and gRPC), and whoever uses the result sees a
+// plain Duplex of bytes.
 import type { StreamConfig, StreamSecurityConfig } from '../config/types.js'
 import { createServer as createNetServer, type Server, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { TransportError } from '../errors.js'
 import type { Logger } from '../types.js'
+import { createGrpcDialer, createGrpcStreamHandler } from './grpc.js'
+import { createH2Dialer, createH2StreamHandler } from './h2.js'
+import { createHttp2Acceptor, Http2SessionPool } from './h2-session.js'
 import { acceptHttpHeaderStream, wrapHttpHeaderClient } from './http-header.js'
 import { acceptHttpUpgrade, createHttpUpgradeDialer } from './httpupgrade.js'
 import { closeServer, connectTcpEagerly, dialTcp, listenServer, trackConnection } from './tcp.js'
@@ -56,6 +60,10 @@ function networkHandler(settings: StreamSettings, options: StreamServerOptions):
       const upgrade = settings.httpUpgrade
       return (socket, peer) => acceptHttpUpgrade(socket, peer, { settings: upgrade, ...common })
     }
+    case 'h2':
+      return createHttp2Acceptor({ ...common, onStream: createH2StreamHandler(settings.h2, common) })
+    case 'grpc':
+      return createHttp2Acceptor({ ...common, onStream: createGrpcStreamHandler(settings.grpc, common) })
   }
 }
 
@@ -114,10 +122,16 @@ export function createStreamDialer(
   const localAddress = options.localAddress
   const local = localAddress !== undefined ? { localAddress } : {}
   const tls = tlsOf(settings)
+  const overHttp2 = settings.network === 'h2' || settings.network === 'grpc'
   const dialSocket: (host: string, port: number) => Promise<Socket> =
     tls === undefined
       ? (host, port) => dialTcp(host, port, { timeoutMs, ...local })
-      : createTlsDialer(tls, { alpn: defaultAlpn(settings.network), timeoutMs, ...local })
+      : // HTTP/2 needs the server to choose h2, whatever else the config offers (Go's http2 transport does the same).
+        createTlsDialer(overHttp2 ? { ...tls, alpn: ['h2'] } : tls, {
+          alpn: defaultAlpn(settings.network),
+          timeoutMs,
+          ...local,
+        })
   switch (settings.network) {
     case 'tcp': {
       const header = settings.httpHeader
@@ -135,5 +149,13 @@ export function createStreamDialer(
         serverName: tls?.serverName,
         timeoutMs,
       })
+    case 'h2': {
+      const pool = new Http2SessionPool({ dialSocket, secure: tls !== undefined, timeoutMs })
+      return createH2Dialer(settings.h2, { pool, timeoutMs })
+    }
+    case 'grpc': {
+      const pool = new Http2SessionPool({ dialSocket, secure: tls !== undefined, timeoutMs })
+      return createGrpcDialer(settings.grpc, { pool, serverName: tls?.serverName })
+    }
   }
 }

@@ -30,8 +30,12 @@ export type TlsCertificateSettings = TlsCertificateConfig
 /** `tlsSettings`. */
 export type TlsSettings = TlsConfig
 
-/** V2Ray's ALPN when none is configured: `h2, http/1.1` for TCP, `http/1.1` under HTTP-based transports (WithNextProto). */
+/**
+ * V2Ray's ALPN when none is configured: `h2, http/1.1` for TCP, `h2` for h2 and gRPC, `http/1.1` under the
+ * other HTTP-based transports (WithNextProto).
+ */
 export function defaultAlpn(network: string): readonly string[] {
+  if (network === 'h2' || network === 'grpc') return ['h2']
   return network === 'tcp' ? ['h2', 'http/1.1'] : ['http/1.1']
 }
 

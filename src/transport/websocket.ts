@@ -14,6 +14,9 @@ import { forwardedPeer, hostOf, MAX_HTTP_HEAD_BYTES, REFUSAL_LINGER_MS, requestP
 import { formatHostPort } from './tcp.js'
 import type { PeerInfo, StreamHandler, WholeCloseStream } from './transport.js'
 
+/** The close code ws reports when the connection ended without a close frame (RFC 6455 §7.1.5). */
+const ABNORMAL_CLOSURE = 1006
+
 /** ws is loaded on first use: a process whose config has no WebSocket transport never pays its memory. */
 let wsModule: { WebSocket: typeof WebSocket; WebSocketServer: typeof WebSocketServer } | undefined
 function wsLibrary(): { WebSocket: typeof WebSocket; WebSocketServer: typeof WebSocketServer } {
@@ -63,7 +66,7 @@ function decodeEarlyData(text: string): Buffer | undefined {
  * both directions are done, so the close frame goes out when the stream is destroyed (after both ends, or on
  * error) or in answer to the peer's. A client with early data connects at its first write.
  */
-export class WebSocketStream extends Duplex implements WholeCloseStream {
+class WebSocketStream extends Duplex implements WholeCloseStream {
   readonly halfClose = false
   #ws: WebSocket | undefined
   readonly #connect: ((earlyData: Buffer) => Promise<WebSocket>) | undefined
@@ -87,8 +90,17 @@ export class WebSocketStream extends Duplex implements WholeCloseStream {
       if (bytes.length > 0 && !this.push(bytes)) ws.pause()
     })
     // The peer's close frame, or the connection gone: nothing more will be read, nor can be written, so the
-    // stream closes once its reader has had everything.
-    ws.on('close', () => {
+    // stream closes once its reader has had everything. Gone without a close frame (1006) is a cut, not an end.
+    ws.on('close', (code: number) => {
+      if (code === ABNORMAL_CLOSURE) {
+        this.destroy(
+          new TransportError(
+            'WEBSOCKET_CUT',
+            'Cannot read on: the WebSocket connection closed without a close frame',
+          ),
+        )
+        return
+      }
       this.push(null)
       if (this.readableEnded) this.destroy()
       else this.once('end', () => this.destroy())

@@ -19,7 +19,7 @@ import { ADDRESSES, firstChunk, genuineRequest, MemoryMetrics, userWithDrain } f
 import { testVmessInbound } from '../helpers/vmess-server.js'
 
 // The probe oracle of probes.test.ts carried over every transport a VMess inbound serves: inside TLS,
-// WebSocket, HTTPUpgrade or the HTTP header, a damaged or cut-short genuine header draws exactly what
+// WebSocket, HTTPUpgrade, the HTTP header, an h2 stream or a gRPC call, a damaged or cut-short genuine header draws exactly what
 // random bytes of the same length draw, and a refusal sends no byte of the inner stream.
 const DEADLINE_MS = 1_500
 const { user, threshold } = userWithDrain({ min: 150, max: 230 })
@@ -53,12 +53,18 @@ function transports(certs: TestCertificates): { name: string; server: object; cl
   const ws = { network: 'ws', wsSettings: { path: '/vmess' } }
   const upgrade = { network: 'httpupgrade', httpupgradeSettings: { path: '/up' } }
   const header = { network: 'tcp', tcpSettings: { header: { type: 'http', request: { path: ['/'] } } } }
+  const h2 = { network: 'http', httpSettings: { path: '/h2' } }
+  const grpc = { network: 'grpc', grpcSettings: { serviceName: 'probe.Gun' } }
   return [
     { name: 'TLS', server: serverTls, client: clientTls },
     { name: 'WebSocket', server: ws, client: ws },
     { name: 'WebSocket + TLS', server: { ...ws, ...serverTls }, client: { ...ws, ...clientTls } },
     { name: 'HTTPUpgrade', server: upgrade, client: upgrade },
     { name: 'HTTP header', server: header, client: header },
+    { name: 'h2 + TLS', server: { ...h2, ...serverTls }, client: { ...h2, ...clientTls } },
+    { name: 'h2c', server: h2, client: h2 },
+    { name: 'gRPC', server: grpc, client: grpc },
+    { name: 'gRPC + TLS', server: { ...grpc, ...serverTls }, client: { ...grpc, ...clientTls } },
   ]
 }
 
@@ -121,7 +127,17 @@ const genuine = (): Buffer =>
   }).wire
 
 describe('probes inside each transport draw the reaction of random bytes', () => {
-  for (const name of ['TLS', 'WebSocket', 'WebSocket + TLS', 'HTTPUpgrade', 'HTTP header']) {
+  for (const name of [
+    'TLS',
+    'WebSocket',
+    'WebSocket + TLS',
+    'HTTPUpgrade',
+    'HTTP header',
+    'h2 + TLS',
+    'h2c',
+    'gRPC',
+    'gRPC + TLS',
+  ]) {
     describe(name, () => {
       let inbound: VmessInbound
       let server: StreamServer

@@ -675,7 +675,7 @@ test("validateConfig reads metrics.listen (Xray's key) and names metrics.listen 
 test('validateConfig lists every problem at once, one "path: message" per line', () => {
   const config = {
     inbounds: [
-      { port: 0, protocol: 'vmess', settings: { clients: [{ id: 'x'.repeat(31), alterId: -1 }] } },
+      { port: 70000, protocol: 'vmess', settings: { clients: [{ id: 'x'.repeat(31), alterId: -1 }] } },
       { port: 1080, protocol: 'trojan' },
     ],
     outbounds: [{ protocol: 'freedom', settings: { redirect: 'nowhere' } }],
@@ -686,7 +686,7 @@ test('validateConfig lists every problem at once, one "path: message" per line',
   assert.equal(
     error.message,
     [
-      'inbounds[0].port: 0 is not a port number (1–65535)',
+      'inbounds[0].port: 70000 is not a port number (1–65535)',
       `inbounds[0].settings.clients[0].id: "${'x'.repeat(31)}" is not a UUID`,
       'inbounds[0].settings.clients[0].alterId: -1 is not an integer from 0 to 65535',
       'inbounds[1].protocol: "trojan" is not supported (supported: vmess, socks, http, dokodemo-door)',

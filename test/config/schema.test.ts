@@ -183,7 +183,10 @@ test('inbound fields: listen default, port forms, tag, and refused port ranges a
     `inbounds[0].port: "1000-2000" is a port range; tsray listens on one port per inbound (V2Ray's allocate is not supported)`,
   ])
   assert.deepEqual(errorsOf({ port: 70000 }), ['inbounds[0].port: 70000 is not a port number (1–65535)'])
-  assert.deepEqual(errorsOf({ port: 0 }), ['inbounds[0].port: 0 is not a port number (1–65535)'])
+  // Port 0: the OS picks one, as for an in-process server in tests.
+  assert.equal(read(inboundSchema, { ...base, port: 0 }).data?.port, 0)
+  assert.equal(read(inboundSchema, { ...base, port: '0' }).data?.port, 0)
+  assert.deepEqual(errorsOf({ port: -1 }), ['inbounds[0].port: -1 is not a port number (1–65535)'])
   assert.deepEqual(errorsOf({ port: 'env:TSRAY_UNSET_PORT' }), [
     'inbounds[0].port: "env:TSRAY_UNSET_PORT" names an environment variable that is not set',
   ])

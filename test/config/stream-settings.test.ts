@@ -50,14 +50,19 @@ const vmessOutbound = (streamSettings: object, protocol = 'vmess'): object => ({
   ],
 })
 
-test('streamSettings network: tcp, ws, websocket and httpupgrade are read; others refused by name', () => {
+test('streamSettings network: tcp, ws, websocket, httpupgrade, http/h2 and grpc/gun are read; others refused by name', () => {
   assert.equal(read({ network: 'WebSocket' }).data?.network, 'ws')
   assert.equal(read({ network: 'httpupgrade' }).data?.network, 'httpupgrade')
-  assert.deepEqual(read({ network: 'grpc' }).errors, [
-    'inbounds[0].streamSettings.network: "grpc" is not supported yet (supported: "tcp", "ws", "httpupgrade")',
+  assert.equal(read({ network: 'http' }).data?.network, 'h2')
+  assert.equal(read({ network: 'H2' }).data?.network, 'h2')
+  assert.equal(read({ network: 'grpc' }).data?.network, 'grpc')
+  assert.equal(read({ network: 'gun' }).data?.network, 'grpc')
+  const supported = '"tcp", "ws", "httpupgrade", "http", "grpc"'
+  assert.deepEqual(read({ network: 'kcp' }).errors, [
+    `inbounds[0].streamSettings.network: "kcp" is not supported yet (supported: ${supported})`,
   ])
   assert.deepEqual(read({ network: 'carrier-pigeon' }).errors, [
-    'inbounds[0].streamSettings.network: "carrier-pigeon" is not a V2Ray transport (supported: "tcp", "ws", "httpupgrade")',
+    `inbounds[0].streamSettings.network: "carrier-pigeon" is not a V2Ray transport (supported: ${supported})`,
   ])
   assert.deepEqual(read({ security: 'reality' }).errors, [
     'inbounds[0].streamSettings.security: "reality" is not supported yet (supported: "none", "tls")',

@@ -53,7 +53,14 @@ const httpHeader = {
   response: { headers: { 'Content-Type': ['video/mp4'], Connection: ['keep-alive'] } },
 }
 
+const h2Settings = { host: ['h2.example', 'h2b.example'], path: '/h2' }
+
 const CASES: TransportCase[] = [
+  {
+    name: 'h2 + TLS',
+    server: () => ({ network: 'http', security: 'tls', httpSettings: h2Settings, tlsSettings: serverTls() }),
+    client: () => ({ network: 'h2', security: 'tls', httpSettings: h2Settings, tlsSettings: clientTls() }),
+  },
   {
     name: 'TLS',
     server: () => ({ network: 'tcp', security: 'tls', tlsSettings: serverTls() }),
@@ -172,6 +179,22 @@ describe('tsray client → V2Ray 4.34 server', () => {
         await v2ray.stop()
       }
     })
+  }
+})
+
+// V2Ray serves h2 without TLS as h2c, but its client dials h2 over TLS only: this seat is tsray's client.
+test("h2c: tsray's vmess outbound reaches V2Ray's h2c vmess inbound", async () => {
+  const serverPort = await freePort()
+  const forwardPort = await freePort()
+  const stream = { network: 'http', httpSettings: { path: '/h2c' } }
+  const v2ray = await startV2ray(serverConfig(serverPort, stream), { waitPort: serverPort })
+  let client: Awaited<ReturnType<typeof startTsray>> | undefined
+  try {
+    client = await startTsray(clientConfig(forwardPort, serverPort, stream))
+    await checkTraffic(forwardPort, () => v2ray.output())
+  } finally {
+    await client?.stop()
+    await v2ray.stop()
   }
 })
 
