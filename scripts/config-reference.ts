@@ -96,15 +96,23 @@ export const KEY_NOTES: Readonly<Record<string, string>> = {
   'transport.tcpSettings.header.type':
     '`"none"` only here: an HTTP header belongs in each `streamSettings.tcpSettings`.',
   'policy.levels.<name>.bufferSize': 'Accepted; no effect yet (tsray sizes its buffers by its own budgets).',
-  'policy.levels.<name>.statsUserUplink': 'Warns when true: tsray keeps no per-user counters.',
-  'policy.levels.<name>.statsUserDownlink': 'Warns when true: tsray keeps no per-user counters.',
-  'policy.levels.<name>.statsUserOnline': 'Warns when true: tsray keeps no per-user counters.',
-  'policy.system': 'Warns when a counter is turned on: tsray counts in its metrics (`metrics.listen`).',
+  'policy.levels.<name>.statsUserUplink':
+    'With `"stats": {}`: counts `user>>>EMAIL>>>traffic>>>uplink` (payload bytes), as V2Ray.',
+  'policy.levels.<name>.statsUserDownlink':
+    'With `"stats": {}`: counts `user>>>EMAIL>>>traffic>>>downlink` (payload bytes), as V2Ray.',
+  'policy.levels.<name>.statsUserOnline': 'With `"stats": {}`: Xray\'s `user>>>EMAIL>>>online` map of IPs.',
+  'policy.system':
+    'With `"stats": {}`: `statsInbound*`/`statsOutbound*` count `inbound>>>TAG>>>…`, `outbound>>>TAG>>>…`.',
   'routing.balancers': 'Warns when not empty: balancers are not supported yet.',
   'routing.rules[].domain':
     'Plain, `domain:`, `full:`, `regexp:`, `keyword:`; `geosite:` is refused (no geo files).',
   'routing.rules[].ip': 'CIDR or `geoip:private`; other `geoip:` lists are refused (no geo files).',
-  api: 'Warns: tsray has no gRPC API. See its own section.',
+  'api.services':
+    "Read: `HandlerService` and `StatsService` are served, under both cores' package names; others warn.",
+  'api.listen':
+    'Xray\'s key: `"127.0.0.1:10085"`; without it the inbound routed to `api.tag` gives the address.',
+  stats: 'Turns the counters on (`policy` says which); read by the StatsService and Prometheus.',
+  api: 'The gRPC API (HandlerService, StatsService) as V2Ray/Xray serve it. See its own section.',
   'outbounds[].mux.concurrency':
     '1–1024 sub-sessions per connection; 0 or absent means 8; negative turns Mux off.',
   'outbounds[].settings.vnext[].users[].experiments':
@@ -120,7 +128,7 @@ export const KEY_NOTES: Readonly<Record<string, string>> = {
 /** Extra words for a section, by its JSON path. */
 const SECTION_INTROS: Readonly<Record<string, string>> = {
   'inbounds[].streamSettings': 'The same keys apply to `outbounds[].streamSettings`.',
-  api: 'tsray has no API; `api.tag` is read only to drop the routing rule and inbound that serve it.',
+  api: "The gRPC API listens where the inbound routed to `api.tag` listens (or at Xray's `api.listen`); see docs/operating.md §8.",
 }
 
 /**
@@ -204,6 +212,17 @@ function sectionPaths(): Set<string> {
   return new Set([...paths, 'outbounds[].streamSettings'])
 }
 
+/** Keys src/config/operate.ts reads from the merged JSON rather than through the schema. */
+const READ_BESIDE_THE_SCHEMA = new Set([
+  'stats',
+  'api.services',
+  'api.listen',
+  'policy.system',
+  'policy.levels.<name>.statsUserUplink',
+  'policy.levels.<name>.statsUserDownlink',
+  'policy.levels.<name>.statsUserOnline',
+])
+
 function statusOf(path: string, key: z.ZodType, sections: Set<string>): { status: KeyStatus; note: string } {
   const rule = ruleOf(key)
   const section = sections.has(path) ? 'See its own section.' : ''
@@ -215,6 +234,7 @@ function statusOf(path: string, key: z.ZodType, sections: Set<string>): { status
   const extension = TSRAY_KEYS[path]
   if (extension !== undefined) return { status: 'tsray extension', note: extension }
   const shape = shapeOf(key)
+  if (READ_BESIDE_THE_SCHEMA.has(path)) return { status: 'supported', note }
   if (shape.kind === 'value' && !shape.read) {
     if (rule?.advise !== undefined) return { status: 'ignored, warns when set', note }
     if (section !== '') return { status: 'supported', note }

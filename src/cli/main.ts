@@ -3,7 +3,7 @@
 import './heap-tuning.js'
 import { randomUUID } from 'node:crypto'
 import { constants } from 'node:os'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { checkConfigFiles } from '../config/files.js'
 import { loadConfigFiles, validateConfig } from '../config/load.js'
@@ -11,6 +11,7 @@ import { cryptoBackend } from '../crypto/index.js'
 import { privateTargetWarnings } from '../config/private-targets.js'
 import { TsrayError } from '../errors.js'
 import { buildInstance } from '../runtime/build.js'
+import { normaliseCoreArgs, personaOf, startedLine, versionText } from './core-persona.js'
 import type { BoundListener, Instance } from '../runtime/instance.js'
 import {
   advertisedAddress,
@@ -45,6 +46,11 @@ Usage:
       --http [ADDR:]PORT         where the HTTP inbound listens
   tsray run -c FILE [-c FILE…]   run a V2Ray v4 JSON config in the foreground (-c - reads stdin;
                                  several files are merged in order, as V2Ray does)
+      --pid-file FILE            write the process id there (for tsray reload)
+  tsray reload PID | --pid-file FILE
+                                 send SIGHUP: the running tsray re-reads its config files and applies
+                                 VMess user and routing changes without dropping open tunnels; what
+                                 needs a restart (listen addresses, transports, outbounds) is logged
   tsray test -c FILE [-c FILE…]  check a config: exit 0 when it is valid, 1 with the reason when not
   tsray link LINK                print the client outbound JSON for a vmess:// link (v2rayN base64
                                  JSON or the standard URI); exit 1 if tsray cannot run its transport
@@ -58,6 +64,12 @@ Usage:
   tsray uuid                     print a new random UUID for a user id
   tsray version                  print the version and the cipher path (TSRAY_NATIVE=0: node:crypto)
   tsray -config FILE / -test     V2Ray's own spellings of run and test are accepted too
+  tsray run -config stdin:       Xray's form, as panels start their core (-c=FILE, -config=FILE too)
+      --skip-unsupported-inbounds
+                                 skip inbounds of protocols tsray does not serve (VLESS, Trojan …)
+                                 with a warning, instead of refusing the config
+  Installed under the name "xray" (or "v2ray"), version and the started line take that core's form:
+  see README "Operating".
 
 VMess users and alterId:
   alterId 0 (the default) means the AEAD header (VMessAEAD), which every current core speaks.
@@ -65,7 +77,7 @@ VMess users and alterId:
   header kinds unless a VMess inbound sets "legacyHeader": "refuse" (or "warn").
   Securities: auto, aes-128-gcm, chacha20-poly1305, none, zero, aes-128-cfb.
 
-Stops cleanly on SIGINT or SIGTERM.`
+Stops cleanly on SIGINT or SIGTERM; SIGHUP reloads (see tsray reload).`
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
@@ -89,6 +101,7 @@ async function readStdin(): Promise<string> {
 async function runInForeground(
   instance: Instance,
   onStarted?: (bound: BoundListener[]) => void,
+  reloadFrom?: { paths: string[]; skipUnsupportedInbounds: boolean },
 ): Promise<void> {
   // The handlers go in before anything is printed: a supervisor that signals as soon as it reads the
   // output must find them (a signal during start stops the instance once it is up).
@@ -103,6 +116,7 @@ async function runInForeground(
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  if (reloadFrom !== undefined) process.on('SIGHUP', () => void reloadConfig(instance, reloadFrom))
   // Not `onStarted?.(await …)`: an optional call skips evaluating its arguments.
   const bound = await instance.start()
   // At warning, the default level, as V2Ray's own "V2Ray 4.34.0 started".
@@ -113,8 +127,38 @@ async function runInForeground(
   await instance.stop(SHUTDOWN_GRACE_MS)
 }
 
-async function loadConfig(paths: string[]) {
-  const loaded = await loadConfigFiles(paths, { readStdin })
+/** SIGHUP: re-reads the config files and applies what can change live; failures leave the instance as it was. */
+async function reloadConfig(
+  instance: Instance,
+  from: { paths: string[]; skipUnsupportedInbounds: boolean },
+): Promise<void> {
+  const logger = instance.logs.logger
+  if (from.paths.includes('-')) {
+    logger.warn(
+      { paths: from.paths },
+      'cannot reload: the config came from standard input, which cannot be read again',
+    )
+    return
+  }
+  try {
+    const next = await loadConfig(from.paths, { skipUnsupportedInbounds: from.skipUnsupportedInbounds })
+    const report = instance.reload(next)
+    logger.warn({ applied: report.applied }, 'config reloaded')
+    if (report.needsRestart.length > 0)
+      logger.warn(
+        { needsRestart: report.needsRestart },
+        'config changes that need a restart were not applied',
+      )
+  } catch (error) {
+    logger.error(
+      { err: error instanceof Error ? error.message : String(error) },
+      'reload failed; the running config stays',
+    )
+  }
+}
+
+async function loadConfig(paths: string[], options: { skipUnsupportedInbounds?: boolean } = {}) {
+  const loaded = await loadConfigFiles(paths, { readStdin, ...options })
   for (const warning of loaded.warnings) process.stderr.write(`tsray: warning: ${warning}\n`)
   return loaded.config
 }
@@ -139,6 +183,8 @@ async function main(argv: string[]): Promise<void> {
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
       test: { type: 'boolean' },
+      'skip-unsupported-inbounds': { type: 'boolean' },
+      'pid-file': { type: 'string' },
     },
   })
   const command =
@@ -149,7 +195,7 @@ async function main(argv: string[]): Promise<void> {
   }
   switch (command) {
     case 'version':
-      process.stdout.write(`tsray ${version()}\nciphers: ${cryptoBackend().detail}\n`)
+      process.stdout.write(versionText(persona, version(), process.env, `ciphers: ${cryptoBackend().detail}`))
       return
     case 'uuid':
       process.stdout.write(`${randomUUID()}\n`)
@@ -182,7 +228,10 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'test': {
       if (values.config === undefined) fail('Cannot test: give the config with -c FILE')
-      const tested = await loadConfig(values.config)
+      const tested = await loadConfig(values.config, {
+        skipUnsupportedInbounds:
+          values['skip-unsupported-inbounds'] === true || process.env.TSRAY_SKIP_UNSUPPORTED_INBOUNDS === '1',
+      })
       await checkConfigFiles(tested)
       for (const warning of privateTargetWarnings(tested))
         process.stderr.write(`tsray: warning: ${warning}\n`)
@@ -192,7 +241,29 @@ async function main(argv: string[]): Promise<void> {
     case 'run': {
       if (values.config === undefined)
         fail('Cannot run: give the config with -c FILE (or run `tsray` alone for a default server)')
-      await runInForeground(buildInstance(await loadConfig(values.config)))
+      const skipUnsupportedInbounds =
+        values['skip-unsupported-inbounds'] === true || process.env.TSRAY_SKIP_UNSUPPORTED_INBOUNDS === '1'
+      const paths = values.config
+      await runInForeground(
+        buildInstance(await loadConfig(paths, { skipUnsupportedInbounds })),
+        () => {
+          // Written once SIGHUP is handled: a reload sent as soon as the file appears must not kill us.
+          const pidFile = values['pid-file']
+          if (pidFile !== undefined) writeFileSync(pidFile, `${process.pid}\n`)
+          const line = startedLine(persona, version(), process.env)
+          if (line !== undefined) process.stdout.write(line)
+        },
+        { paths, skipUnsupportedInbounds },
+      )
+      return
+    }
+    case 'reload': {
+      const source = values['pid-file'] ?? positionals[1]
+      if (source === undefined) fail('Cannot reload: give the pid (`tsray reload PID`) or --pid-file FILE')
+      const pid = Number(/^\d+$/.test(source) ? source : readFileSync(source, 'utf8').trim())
+      if (!Number.isInteger(pid) || pid <= 0) fail(`Cannot reload: ${source} holds no process id`)
+      process.kill(pid, 'SIGHUP')
+      process.stdout.write(`sent SIGHUP to ${pid}\n`)
       return
     }
     case 'serve': {
@@ -222,18 +293,9 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-/** V2Ray's single-dash long flags (-config, -test, -format) mean what ours do. */
-function normaliseArgs(argv: string[]): string[] {
-  return argv.map((arg) => {
-    if (arg === '-config') return '--config'
-    if (arg.startsWith('-config=')) return `--config=${arg.slice(8)}`
-    if (arg === '-test') return '--test'
-    if (arg === '-version') return 'version'
-    return arg
-  })
-}
+const persona = personaOf(process.argv[1])
 
-main(normaliseArgs(process.argv.slice(2))).then(
+main(normaliseCoreArgs(process.argv.slice(2))).then(
   () => process.exit(0),
   (error: unknown) => {
     if (error instanceof TsrayError) fail(error.message)

@@ -9,5 +9,5 @@ export const metricsSchema = z.object({
   tag: ignored('tsray serves metrics on metrics.listen only, not through an inbound'),
 })
 
-/** `api` is ignored, but its tag names the routing rule and inbound that serve it. */
-export const apiSchema = z.object({ tag: leaf(readTag), services: anyValue() })
+/** `api`: its tag names the routing rule and inbound that serve it; services and listen are read in src/config/operate.ts. */
+export const apiSchema = z.object({ tag: leaf(readTag), services: anyValue(), listen: anyValue() })

@@ -2,6 +2,7 @@
 // does, then section-by-section validation with every problem reported at its JSON path.
 import { readFile } from 'node:fs/promises'
 import { ConfigError } from '../errors.js'
+import { readOperateConfig } from './operate.js'
 import {
   DEFAULT_LOG_CONFIG,
   apiSchema,
@@ -268,7 +269,7 @@ function hasConditions(rule: RoutingRule): boolean {
  */
 export function validateConfig(
   raw: unknown,
-  options: { readonly env?: ConfigEnvironment } = {},
+  options: { readonly env?: ConfigEnvironment; readonly skipUnsupportedInbounds?: boolean } = {},
 ): LoadedConfig {
   if (!isPlainObject(raw)) {
     throw new ConfigError('', `Cannot use the config: it is ${describeValue(raw)}, not a JSON object`)
@@ -291,11 +292,16 @@ export function validateConfig(
   const apiInboundTags = apiTag === undefined ? new Set<string>() : inboundTagsRoutedTo(apiTag, top.routing)
   const inbounds = readList(top.inbounds, 'inbounds', report, (entry, path) => {
     const tag = lookupKey(entry, 'tag')
+    const protocol = lookupKey(entry, 'protocol')
+    if (options.skipUnsupportedInbounds === true && !inboundProtocolSchema.safeParse(protocol).success) {
+      report.warnings.push({
+        path: formatJsonPath(path),
+        message: `skipped: tsray does not serve ${describeValue(protocol)} inbounds (--skip-unsupported-inbounds)`,
+      })
+      return undefined
+    }
     if (typeof tag !== 'string' || !apiInboundTags.has(tag)) return readInbound(entry, path, { report, env })
-    report.warnings.push({
-      path: formatJsonPath(path),
-      message: `ignored: it serves the API (tag ${describeValue(apiTag)}), which tsray does not have`,
-    })
+    // The API server takes its listen address and port (src/config/operate.ts).
     return undefined
   })
   const outbounds = readList(top.outbounds, 'outbounds', report, (entry, path) =>
@@ -338,10 +344,7 @@ export function validateConfig(
     routing.rules.forEach((rule, index) => {
       const rulePath = ['routing', 'rules', index]
       if (apiTag !== undefined && rule.outboundTag === apiTag) {
-        report.warnings.push({
-          path: formatJsonPath(rulePath),
-          message: `ignored: it routes to the API (tag ${describeValue(apiTag)}), which tsray does not have`,
-        })
+        // It names the inbound that serves the API (src/config/operate.ts).
         return
       }
       if (!hasConditions(rule)) {
@@ -368,6 +371,7 @@ export function validateConfig(
     })
   }
 
+  const operate = readOperateConfig(raw, apiInboundTags, report)
   if (report.errors.length > 0 || log === undefined || routing === undefined || policy === undefined) {
     throw configErrorOf(report.errors)
   }
@@ -380,6 +384,7 @@ export function validateConfig(
       policy,
       ...(metrics?.listen !== undefined ? { metrics: { listen: metrics.listen } } : {}),
       ...(dns !== undefined ? { dns } : {}),
+      ...(operate.stats !== undefined || operate.api !== undefined ? { operate } : {}),
     },
     warnings: report.warnings.map(formatProblem),
   }
@@ -401,7 +406,11 @@ async function readStandardInput(): Promise<string> {
  */
 export async function loadConfigFiles(
   paths: readonly string[],
-  options: { readonly readStdin?: () => Promise<string>; readonly env?: ConfigEnvironment } = {},
+  options: {
+    readonly readStdin?: () => Promise<string>
+    readonly env?: ConfigEnvironment
+    readonly skipUnsupportedInbounds?: boolean
+  } = {},
 ): Promise<LoadedConfig> {
   if (paths.length === 0) throw new ConfigError('', 'Cannot load the config: no file given')
   const sources = paths.map((path) => (path === '-' ? 'standard input' : path))
@@ -417,8 +426,8 @@ export async function loadConfigFiles(
     }
     docs.push(parseConfigText(text, { source }))
   }
-  return validateConfig(
-    mergeConfigs(docs, { sources }),
-    options.env === undefined ? {} : { env: options.env },
-  )
+  return validateConfig(mergeConfigs(docs, { sources }), {
+    ...(options.env === undefined ? {} : { env: options.env }),
+    ...(options.skipUnsupportedInbounds === true ? { skipUnsupportedInbounds: true } : {}),
+  })
 }

@@ -7,8 +7,7 @@ import {
   HANDSHAKE_TIMEOUT_MS,
   UPLINK_ONLY_MS,
 } from './defaults.js'
-import { advised } from './keys.js'
-import { isPlainObject } from './paths.js'
+import { advised, anyValue } from './keys.js'
 import { integerReader, leaf, MAX_INT32, MAX_UINT32, optional, readUint32 } from './readers.js'
 import { type EffectivePolicy, type LevelPolicy, type PolicyConfig, type TsrayConfig } from './types.js'
 
@@ -28,8 +27,8 @@ export function levelPolicy(config: Pick<TsrayConfig, 'policy'>, level: number):
 }
 
 const optionalSeconds = leaf(optional(readUint32, undefined))
-const adviseStats = (value: unknown): string | undefined =>
-  value === true ? 'ignored: tsray keeps no per-user counters' : undefined
+// Read by src/config/operate.ts (counters need a "stats": {} section there).
+const adviseStats = (): string | undefined => undefined
 
 const levelPolicySchema = z
   .object({
@@ -54,11 +53,7 @@ const levelPolicySchema = z
 export const policySchema = z
   .object({
     levels: z.record(z.string(), levelPolicySchema).optional(),
-    system: advised((value) =>
-      isPlainObject(value) && Object.values(value).includes(true)
-        ? 'ignored: tsray keeps its inbound and outbound counters in its metrics'
-        : undefined,
-    ),
+    system: anyValue(),
   })
   .transform((policy, context): PolicyConfig => {
     const levels = new Map<number, LevelPolicy>()

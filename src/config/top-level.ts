@@ -1,6 +1,6 @@
 // The top level of a config: which sections exist, and the ones ignored or refused as a whole.
 import { z } from 'zod'
-import { advised, anyValue, ignored, refused } from './keys.js'
+import { anyValue, ignored, refused } from './keys.js'
 
 /** The top level: sections read on their own are `unknown` here. */
 export const topLevelSchema = z.object({
@@ -11,9 +11,9 @@ export const topLevelSchema = z.object({
   policy: anyValue(),
   transport: anyValue(),
   metrics: anyValue(),
-  api: advised(() => 'ignored: tsray has no gRPC API'),
+  api: anyValue(),
   dns: anyValue(),
-  stats: ignored('tsray counts traffic in its metrics'),
+  stats: anyValue(),
   fakedns: ignored('fake DNS needs sniffing, which tsray does not do'),
   observatory: ignored('used only by balancers, which are not supported yet'),
   balancers: ignored('balancers are not supported yet'),

@@ -1,5 +1,6 @@
 // The typed result of reading a V2Ray v4 JSON config: what the loader gives back and the runtime and
 // transports consume. Types only, so every layer may import them.
+import type { OperateConfig } from './operate.js'
 import type { LogFormat } from './log-format.js'
 import { type SecurityName } from '../protocol/constants.js'
 
@@ -430,4 +431,6 @@ export interface TsrayConfig {
   readonly metrics?: MetricsConfig
   /** Absent: names are resolved by the system resolver. */
   readonly dns?: DnsConfig
+  /** `stats`, the stats switches of `policy`, and `api` (src/config/operate.ts). */
+  readonly operate?: OperateConfig
 }

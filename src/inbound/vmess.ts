@@ -10,7 +10,7 @@ import { Command, Security } from '../protocol/constants.js'
 import type { LegacyAuthTable } from '../protocol/legacy-auth.js'
 import type { AuthIdReplayFilter, SessionHistory } from '../protocol/replay-filter.js'
 import { type RefusalReason, ServerHandshake } from '../protocol/server-handshake.js'
-import { type AuthIdMatch, UserDirectory } from '../protocol/user-directory.js'
+import type { AuthIdMatch, UserDirectory } from '../protocol/user-directory.js'
 import type { VmessUser } from '../protocol/user.js'
 import { relay, resetStream, type RelayTimeouts } from '../streams/relay.js'
 import type { Dispatcher } from '../outbound/outbound.js'
@@ -22,6 +22,9 @@ import { closeGracefully } from './close.js'
 import { serveMux } from './mux-server.js'
 import { servePacketAddr } from './packet-addr.js'
 import { isPacketAddrDomain } from '../protocol/udp-packet.js'
+import { VmessUsers } from './vmess-users.js'
+
+export { AUTH_SCAN_SHARD_USERS } from './vmess-users.js'
 
 /** Legacy header policy: accept (V2Ray 4.34), accept and warn per connection, or refuse. */
 export type LegacyHeaderPolicy = 'accept' | 'warn' | 'refuse'
@@ -51,6 +54,8 @@ export type VmessPhase = 'handshake' | 'draining' | 'connecting' | 'open' | 'clo
 export interface VmessInboundMetrics {
   /** A handshake was refused, or ended before it completed; `reason` as in the access log. */
   refused(reason: string): void
+  /** A client's AuthID was refused for its clock: how far off it is, in seconds. */
+  clockSkew?(seconds: number): void
   /** A connection entered (+1) or left (−1) `phase`. */
   phase(phase: VmessPhase, delta: 1 | -1): void
   /** Dialling a tunnel's target failed with `code` (ECONNREFUSED, ENOTFOUND, ETIMEDOUT …). */
@@ -103,7 +108,6 @@ const MAX_REFUSAL_LOG_ENTRIES = 10_000
  * Above this many users the AuthID scan runs in shards of this many (≈ 0.5 ms each), between other
  * work, so a flood of junk against a very large user set cannot stall the event loop.
  */
-export const AUTH_SCAN_SHARD_USERS = 2048
 /** Most AuthID scans waiting for their turn; more are refused as unknown (silently, as any refusal). */
 export const MAX_PENDING_AUTH_SCANS = 1024
 /** How long one turn of the scan scheduler may run before the event loop gets a turn. */
@@ -149,29 +153,34 @@ interface Tunnel {
  */
 export class VmessInbound {
   readonly #options: VmessInboundOptions
-  readonly #drain: { base: number; spread: number }
+  #drain: { base: number; spread: number }
   readonly #lastRefusalLog = new Map<string, number>()
   readonly #lastSkewLog = new Map<string, number>()
-  /** The users in shards, when there are enough of them that one scan would stall the event loop. */
-  readonly #shards: UserDirectory[] | undefined
+  readonly #users: VmessUsers
   readonly #scanHints = new Map<string, number>()
   #scans: PendingScan[] = []
   #scanning = false
-  #legacyRefreshing = false
+  readonly #legacyRefreshing = new WeakSet<LegacyAuthTable>()
   readonly #tunnels = new Map<VmessServerStream, Tunnel>()
 
   constructor(options: VmessInboundOptions) {
     this.#options = options
     this.#drain = drainShape(options.users.users)
-    const users = options.users.users
-    if (users.length > AUTH_SCAN_SHARD_USERS) {
-      this.#shards = []
-      for (let i = 0; i < users.length; i += AUTH_SCAN_SHARD_USERS)
-        this.#shards.push(new UserDirectory(users.slice(i, i + AUTH_SCAN_SHARD_USERS)))
-    }
+    const legacy = options.legacyPolicy === 'refuse' ? undefined : options.legacy
+    this.#users = new VmessUsers(options.users, legacy, (table) => this.#refreshLegacy(table))
     options.metrics?.bufferedBytes(() => this.bufferedBytes)
     // Build the legacy table now, in slices, rather than under the first connections.
-    if (options.legacy !== undefined && options.legacyPolicy !== 'refuse') this.#refreshLegacy(options.legacy)
+    if (legacy !== undefined) this.#refreshLegacy(legacy)
+  }
+
+  /** The users, to add and remove at runtime (the API, a reload); the drain shape follows them. */
+  get users(): VmessUsers {
+    return this.#users
+  }
+
+  /** Recomputes the drain shape after a change of users (docs/protocol.md §9). */
+  usersChanged(): void {
+    this.#drain = drainShape(this.#users.users)
   }
 
   /** Bytes held in memory for this inbound's open tunnels: socket and stream buffers, both ways. */
@@ -189,7 +198,7 @@ export class VmessInbound {
   accept(socket: Duplex, peer: PeerInfo): void {
     const options = this.#options
     const source = formatHostPort(peer.remoteAddress, peer.remotePort)
-    const legacy = options.legacyPolicy === 'refuse' ? undefined : options.legacy
+    const legacy = this.#users.legacy(nowSeconds())
     if (legacy !== undefined) this.#refreshLegacy(legacy)
     const queue = new ByteQueue()
     const handshake = new ServerHandshake({
@@ -247,7 +256,7 @@ export class VmessInbound {
       if (received >= threshold) close()
     }
     const advance = (): void => {
-      if (match === undefined && this.#shards !== undefined && queue.length >= AUTH_LENGTH) {
+      if (match === undefined && this.#users.shards !== undefined && queue.length >= AUTH_LENGTH) {
         if (scan !== undefined) return
         const started = this.#startScan(
           Buffer.from(queue.peek(AUTH_LENGTH)),
@@ -279,6 +288,7 @@ export class VmessInbound {
         return
       }
       if (step.status === 'refused') {
+        if (step.skewSeconds !== undefined) this.#options.metrics?.clockSkew?.(step.skewSeconds)
         this.#refused(source, overloaded ? 'AUTH_SCAN_OVERLOAD' : step.reason)
         if (step.reason === 'AUTH_CLOCK_SKEW') this.#logClockSkew(handshake.clockSkew)
         if (step.action === 'close') close()
@@ -467,7 +477,7 @@ export class VmessInbound {
    * shard decided it, else the pending scan (`done` is called unless it is cancelled).
    */
   #startScan(authId: Buffer, ip: string, done: (match: AuthIdMatch) => void): AuthIdMatch | PendingScan {
-    const shards = this.#shards!
+    const shards = this.#users.shards!
     const hint = this.#scanHints.get(ip)
     const scan: PendingScan = {
       authId,
@@ -493,7 +503,7 @@ export class VmessInbound {
 
   /** Tries the scan's next shard; the match once decided, undefined while shards remain. */
   #scanStep(scan: PendingScan): AuthIdMatch | undefined {
-    const shards = this.#shards!
+    const shards = this.#users.shards!
     const k = scan.next++
     const index = k === 0 ? scan.first : k - 1 < scan.first ? k - 1 : k
     const result = shards[index]!.matchAuthId(scan.authId, scan.now)
@@ -522,10 +532,10 @@ export class VmessInbound {
 
   /** Keeps the legacy table current: a little at once, the rest in slices between other work. */
   #refreshLegacy(table: LegacyAuthTable): void {
-    if (this.#legacyRefreshing || table.refresh(nowSeconds(), LEGACY_SYNC_BUDGET)) return
-    this.#legacyRefreshing = true
+    if (this.#legacyRefreshing.has(table) || table.refresh(nowSeconds(), LEGACY_SYNC_BUDGET)) return
+    this.#legacyRefreshing.add(table)
     const step = (): void => {
-      if (table.refresh(nowSeconds(), LEGACY_SLICE_BUDGET)) this.#legacyRefreshing = false
+      if (table.refresh(nowSeconds(), LEGACY_SLICE_BUDGET)) this.#legacyRefreshing.delete(table)
       else setImmediate(step)
     }
     setImmediate(step)

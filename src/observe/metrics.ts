@@ -15,6 +15,7 @@ function promClientLibrary(): typeof import('prom-client') {
  */
 export interface InboundMetricsSink {
   refused(reason: string): void
+  clockSkew(seconds: number): void
   phase(phase: string, delta: 1 | -1): void
   targetFailed(code: string): void
   bufferedBytes(read: () => number): void
@@ -52,6 +53,20 @@ export interface TsrayMetrics {
   values(tag: string): Promise<InboundMetricsValues>
   /** Reports the count of log lines dropped because a log destination could not keep up. */
   logLinesDropped(read: () => number): void
+  /** Hands over the reader of the traffic counters (V2Ray's names, monotonic totals: API resets do not show). */
+  trafficCounters(read: () => Iterable<readonly [name: string, total: number]>): void
+}
+
+/** Users with their own label on the traffic metrics; the rest are summed under user="_other". */
+export const MAX_USER_LABELS = 1000
+/** How far off refused clients' clocks were: V2Ray accepts ±120 s (docs/protocol.md §4.3). */
+export const CLOCK_SKEW_BUCKETS_SECONDS = [150, 300, 600, 1800, 3600, 21_600, 86_400]
+
+/** `user>>>EMAIL>>>traffic>>>uplink` and the inbound and outbound forms, split. */
+function parseCounterName(name: string): { kind: string; tag: string; direction: string } | undefined {
+  const parts = name.split('>>>')
+  if (parts.length !== 4 || parts[2] !== 'traffic') return undefined
+  return { kind: parts[0]!, tag: parts[1]!, direction: parts[3]! }
 }
 
 /** Wire bytes of one inbound's client connections: those closed, summed, and those open. */
@@ -159,6 +174,45 @@ export function createMetrics(options?: { registry?: Registry }): TsrayMetrics {
     (tally) => tally.closedWritten + sum(tally.open, (connection) => connection.bytesWritten ?? 0),
   )
 
+  const { Histogram, collectDefaultMetrics } = promClientLibrary()
+  // Process and Node runtime figures: CPU, memory, event loop lag, GC, handles.
+  collectDefaultMetrics({ register: registry })
+  const skew = new Histogram({
+    name: 'tsray_vmess_clock_skew_seconds',
+    help: 'How far off the clocks of clients refused as AUTH_CLOCK_SKEW were',
+    labelNames: ['inbound'] as const,
+    buckets: CLOCK_SKEW_BUCKETS_SECONDS,
+    registers: [registry],
+  })
+  let readTraffic: () => Iterable<readonly [string, number]> = () => []
+  const traffic = (kind: 'user' | 'inbound' | 'outbound', help: string) =>
+    new Counter({
+      name: `tsray_${kind}_traffic_bytes_total`,
+      help,
+      labelNames: [kind, 'direction'] as const,
+      registers: [registry],
+      collect() {
+        this.reset()
+        const seen = new Set<string>()
+        for (const [name, total] of readTraffic()) {
+          const parsed = parseCounterName(name)
+          if (parsed?.kind !== kind) continue
+          let tag = parsed.tag
+          if (kind === 'user' && !seen.has(tag)) {
+            if (seen.size >= MAX_USER_LABELS) tag = '_other'
+            else seen.add(tag)
+          }
+          this.inc({ [kind]: tag, direction: parsed.direction }, total)
+        }
+      },
+    })
+  traffic(
+    'user',
+    `Payload bytes per user (stats counters), the first ${MAX_USER_LABELS} users by name, the rest as "_other"`,
+  )
+  traffic('inbound', 'Payload bytes per inbound (stats counters)')
+  traffic('outbound', 'Payload bytes per outbound (stats counters)')
+
   let readDroppedLines = (): number => 0
   new Counter({
     name: 'tsray_log_lines_dropped_total',
@@ -184,6 +238,7 @@ export function createMetrics(options?: { registry?: Registry }): TsrayMetrics {
     vmessInbound(tag) {
       return {
         refused: (reason) => refusals.inc({ inbound: tag, reason }),
+        clockSkew: (seconds) => skew.observe({ inbound: tag }, seconds),
         phase: (phase, delta) => phases.inc({ inbound: tag, phase }, delta),
         targetFailed: (code) => targetFailures.inc({ inbound: tag, code }),
         tunnelFault: (stage) => tunnelFaults.inc({ inbound: tag, stage }),
@@ -197,6 +252,9 @@ export function createMetrics(options?: { registry?: Registry }): TsrayMetrics {
     tunnelAccepted: (tag) => tunnels.inc({ inbound: tag }),
     logLinesDropped(read) {
       readDroppedLines = read
+    },
+    trafficCounters(read) {
+      readTraffic = read
     },
     countBytes(tag, connection) {
       if (typeof connection.bytesRead !== 'number') return

@@ -53,6 +53,7 @@ export class LegacyAuthTable {
   readonly #index: Uint32Array
   readonly #timeBytes = Buffer.alloc(8)
   #entries = 0
+  readonly #retired = new Set<VmessUser>()
   #driven = false
   /** The `now` for which the table was last found complete. */
   #completeAt = Number.NaN
@@ -67,6 +68,14 @@ export class LegacyAuthTable {
     }
     this.#perSecond = this.#ids.length
     this.#index = new Uint32Array(Math.max(16, Math.ceil((RING_SECONDS * this.#perSecond) / INDEX_LOAD)))
+  }
+
+  /**
+   * Stops matching `user` at once: a user removed at runtime is refused by this table until it is
+   * replaced by one built without them (rebuilding costs (1 + alterId) × 241 HMACs per user).
+   */
+  retire(user: VmessUser): void {
+    this.#retired.add(user)
   }
 
   /** Number of auth values in the table. */
@@ -102,6 +111,7 @@ export class LegacyAuthTable {
       if (block.compare(auth, 0, AUTH_LENGTH, id * AUTH_LENGTH, id * AUTH_LENGTH + AUTH_LENGTH) === 0) {
         const time = this.#blockTime[slot]!
         if (Math.abs(time - now) > TIME_WINDOW_SECONDS) return undefined
+        if (this.#retired.size > 0 && this.#retired.has(this.#owners[id]!)) return undefined
         return this.#entry(slot, id, time)
       }
       position = position + 1 === index.length ? 0 : position + 1

@@ -46,7 +46,13 @@ export type HandshakeStep =
       readonly header: RequestHeader
     }
   /** drain: read and discard, send nothing (anti-probing, docs/protocol.md §9); close: close at once. */
-  | { readonly status: 'refused'; readonly reason: RefusalReason; readonly action: 'drain' | 'close' }
+  | {
+      readonly status: 'refused'
+      readonly reason: RefusalReason
+      readonly action: 'drain' | 'close'
+      /** AUTH_CLOCK_SKEW: how far the client's clock is off, in seconds. */
+      readonly skewSeconds?: number
+    }
 
 /** What a server handshake consults. Time is in Unix seconds. */
 export interface ServerHandshakeContext {
@@ -116,9 +122,16 @@ export class ServerHandshake {
     return this.#clockSkew
   }
 
-  #refuse(reason: RefusalReason, action: 'drain' | 'close'): HandshakeStep {
+  #refuse(reason: RefusalReason, action: 'drain' | 'close', skewSeconds?: number): HandshakeStep {
     this.#state = { phase: 'done' }
-    return { status: 'refused', reason, action }
+    return skewSeconds === undefined
+      ? { status: 'refused', reason, action }
+      : { status: 'refused', reason, action, skewSeconds }
+  }
+
+  #refuseUnmatched(match: AuthIdMatch, now: number): HandshakeStep {
+    if (match.status !== 'clock-skew') return this.#refuse('AUTH_UNKNOWN', 'drain')
+    return this.#refuse('AUTH_CLOCK_SKEW', 'drain', Math.abs(match.time - now))
   }
 
   #readAuth(queue: ByteQueue, scanned: AuthIdMatch | undefined): HandshakeStep {
@@ -135,12 +148,9 @@ export class ServerHandshake {
       return this.#readAead(queue, this.#state)
     }
     const legacy = this.#context.legacy
-    if (legacy === undefined)
-      return this.#refuse(match.status === 'clock-skew' ? 'AUTH_CLOCK_SKEW' : 'AUTH_UNKNOWN', 'drain')
+    if (legacy === undefined) return this.#refuseUnmatched(match, now)
     const entry = legacy.lookup(Buffer.from(auth), now)
-    if (entry === undefined) {
-      return this.#refuse(match.status === 'clock-skew' ? 'AUTH_CLOCK_SKEW' : 'AUTH_UNKNOWN', 'drain')
-    }
+    if (entry === undefined) return this.#refuseUnmatched(match, now)
     if (entry.tainted) return this.#refuse('AUTH_TAINTED', 'drain')
     queue.skip(AUTH_LENGTH)
     const decipher = createDecipheriv('aes-128-cfb', entry.user.cmdKey, legacyHeaderIv(entry.time))

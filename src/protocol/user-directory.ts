@@ -19,15 +19,37 @@ const UNKNOWN: AuthIdMatch = { status: 'unknown' }
  * for one user in 2³²), and only a survivor is decrypted whole and checked (CRC32, time).
  */
 export class UserDirectory {
-  readonly users: readonly VmessUser[]
+  readonly #users: VmessUser[]
   readonly #decryptors: AesBlockDecryptors
   readonly #plain = Buffer.alloc(AUTH_ID_LENGTH)
   /** The user matched last: a busy client tends to connect again, so it is tried first. */
   #recent = -1
 
   constructor(users: readonly VmessUser[]) {
-    this.users = users
+    this.#users = [...users]
     this.#decryptors = new AesBlockDecryptors(users.map((user) => user.authIdKey))
+  }
+
+  /** The users, in scan order (which changes when a user is removed). */
+  get users(): readonly VmessUser[] {
+    return this.#users
+  }
+
+  /** Adds a user: the next AuthID scan already tries it. */
+  add(user: VmessUser): void {
+    this.#users.push(user)
+    this.#decryptors.add(user.authIdKey)
+  }
+
+  /** Removes a user (by identity): the next AuthID scan no longer finds it. False when it is not here. */
+  remove(user: VmessUser): boolean {
+    const index = this.#users.indexOf(user)
+    if (index < 0) return false
+    this.#decryptors.removeAt(index)
+    const last = this.#users.pop()!
+    if (index < this.#users.length) this.#users[index] = last
+    this.#recent = -1
+    return true
   }
 
   /** Finds the user whose key opens `authId` with a time within ±120 s of `now` (docs/protocol.md §4.3 step 1). */
@@ -62,7 +84,7 @@ export class UserDirectory {
     this.#decryptors.decrypt(index, authId, this.#plain)
     const time = readAuthIdPlaintext(this.#plain)
     if (time === undefined) return undefined
-    const user = this.users[index]!
+    const user = this.#users[index]!
     if (time >= 0 && Math.abs(time - now) <= TIME_WINDOW_SECONDS) return { status: 'found', user, time }
     return { status: 'clock-skew', user, time }
   }

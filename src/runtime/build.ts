@@ -22,6 +22,9 @@ import { Instance, type Listener } from './instance.js'
 import type { RelayTimeouts } from '../streams/relay.js'
 import { Router } from './router.js'
 import { DnsResolver } from './dns-resolver.js'
+import { OperateRuntime } from './operate.js'
+import { reloadInstance, SwitchableDispatcher } from './reload.js'
+import type { Dispatcher } from '../outbound/outbound.js'
 
 /** How long an outbound waits for a TCP connect. */
 export const CONNECT_TIMEOUT_MS = 10_000
@@ -82,9 +85,10 @@ function buildInbound(
   config: TsrayConfig,
   inbound: InboundConfig,
   tag: string,
-  router: Router,
+  router: Dispatcher,
   logs: Logs,
-  metrics?: TsrayMetrics,
+  metrics: TsrayMetrics | undefined,
+  operate: OperateRuntime,
 ): Listener {
   const logger = logs.logger.child({ inbound: tag })
   const onAccess =
@@ -129,6 +133,7 @@ function buildInbound(
         timeouts: (user) => timeoutsOf(config, user.level),
         ...(metrics !== undefined ? { metrics: metrics.vmessInbound(tag) } : {}),
       })
+      operate.inbound(tag, vmess)
       const server = createStreamServer(inbound.stream, {
         listen: inbound.listen,
         port: inbound.port,
@@ -191,32 +196,14 @@ function buildInbound(
   }
 }
 
-/** Builds a runnable instance from a validated config: the one place that switches on protocol names. */
-/** The cipher path (native addon or node:crypto) is logged by the first instance only. */
-let cipherPathLogged = false
-
-export function buildInstance(
+/** The router of a config's rules over built outbounds. */
+function routerOf(
   config: TsrayConfig,
-  options?: { logs?: Logs; metrics?: TsrayMetrics },
-): Instance {
-  const logs = options?.logs ?? createLogs(config.log)
-  if (!cipherPathLogged) {
-    cipherPathLogged = true
-    logs.logger.debug({ ciphers: cryptoBackend().detail }, 'cipher path')
-  }
-  // A metrics endpoint in the config serves the given metrics, or its own.
-  const metrics = options?.metrics ?? (config.metrics === undefined ? undefined : createMetrics())
-  metrics?.logLinesDropped(() => logs.droppedLines)
-  const dns = new DnsResolver(config.dns)
-  const outbounds = new Map<string, Outbound>()
-  const ordered = config.outbounds.map((outbound, index) => {
-    const built = buildOutbound(outbound, outbound.tag ?? `outbound-${index}`, dns, logs)
-    outbounds.set(built.tag, built)
-    return built
-  })
-  const defaultOutbound =
-    ordered[0] ?? new FreedomOutbound({ tag: 'direct', connectTimeoutMs: CONNECT_TIMEOUT_MS })
-  const router = new Router({
+  outbounds: ReadonlyMap<string, Outbound>,
+  defaultOutbound: Outbound,
+  dns: DnsResolver,
+): Router {
+  return new Router({
     rules: config.routing.rules.map((rule) => ({
       outboundTag: rule.outboundTag,
       ...(rule.inboundTag !== undefined ? { inboundTags: rule.inboundTag } : {}),
@@ -239,9 +226,44 @@ export function buildInstance(
       ? { protectedEndpoints: [{ host: config.metrics.listen.address, port: config.metrics.listen.port }] }
       : {}),
   })
-  const listeners = config.inbounds.map((inbound, index) =>
-    buildInbound(config, inbound, inbound.tag ?? `inbound-${index}`, router, logs, metrics),
-  )
+}
+
+/** The cipher path (native addon or node:crypto) is logged by the first instance only. */
+let cipherPathLogged = false
+
+/** Builds a runnable instance from a validated config: the one place that switches on protocol names. */
+export function buildInstance(
+  config: TsrayConfig,
+  options?: { logs?: Logs; metrics?: TsrayMetrics },
+): Instance {
+  const logs = options?.logs ?? createLogs(config.log)
+  if (!cipherPathLogged) {
+    cipherPathLogged = true
+    logs.logger.debug({ ciphers: cryptoBackend().detail }, 'cipher path')
+  }
+  // A metrics endpoint in the config serves the given metrics, or its own.
+  const metrics = options?.metrics ?? (config.metrics === undefined ? undefined : createMetrics())
+  metrics?.logLinesDropped(() => logs.droppedLines)
+  const dns = new DnsResolver(config.dns)
+  const operate = new OperateRuntime(config)
+  const stats = operate.stats
+  if (stats !== undefined) metrics?.trafficCounters(() => stats.totals())
+  const outbounds = new Map<string, Outbound>()
+  const ordered = config.outbounds.map((outbound, index) => {
+    const built = operate.outbound(buildOutbound(outbound, outbound.tag ?? `outbound-${index}`, dns, logs))
+    outbounds.set(built.tag, built)
+    return built
+  })
+  const defaultOutbound =
+    ordered[0] ?? new FreedomOutbound({ tag: 'direct', connectTimeoutMs: CONNECT_TIMEOUT_MS })
+  const routing = new SwitchableDispatcher(routerOf(config, outbounds, defaultOutbound, dns))
+  const listeners = config.inbounds.map((inbound, index) => {
+    const tag = inbound.tag ?? `inbound-${index}`
+    if (inbound.protocol !== 'vmess') operate.inbound(tag)
+    return buildInbound(config, inbound, tag, operate.dispatcher(tag, routing), logs, metrics, operate)
+  })
+  const api = operate.apiListener(logs)
+  if (api !== undefined) listeners.push(api)
   if (config.metrics !== undefined && metrics !== undefined) {
     const server = createMetricsServer(metrics.registry, {
       ...config.metrics.listen,
@@ -254,5 +276,15 @@ export function buildInstance(
       close: () => server.close(),
     })
   }
-  return new Instance({ listeners, logs })
+  let live = config
+  const reload = (next: TsrayConfig) => {
+    const report = reloadInstance(live, next, {
+      vmessInbound: (tag) => operate.vmessInbound(tag),
+      replaceRouting: (changed) => routing.replace(routerOf(changed, outbounds, defaultOutbound, dns)),
+    })
+    // Users are compared with the running inbounds; routing with what was applied last.
+    live = { ...live, routing: next.routing }
+    return report
+  }
+  return new Instance({ listeners, logs, reload })
 }

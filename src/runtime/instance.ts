@@ -1,4 +1,6 @@
+import type { TsrayConfig } from '../config/schema.js'
 import type { Logs } from '../observe/log.js'
+import type { ReloadReport } from './reload.js'
 
 /** Anything that listens: every inbound. */
 export interface Listener {
@@ -21,9 +23,22 @@ export class Instance {
   readonly logs: Logs
   #started: Listener[] = []
 
-  constructor(options: { listeners: readonly Listener[]; logs: Logs }) {
+  readonly #reload: ((next: TsrayConfig) => ReloadReport) | undefined
+
+  constructor(options: {
+    listeners: readonly Listener[]
+    logs: Logs
+    reload?: (next: TsrayConfig) => ReloadReport
+  }) {
     this.#listeners = options.listeners
     this.logs = options.logs
+    this.#reload = options.reload
+  }
+
+  /** Applies a re-read config to the running instance: users and routing live, the rest reported (src/runtime/reload.ts). */
+  reload(next: TsrayConfig): ReloadReport {
+    if (this.#reload === undefined) return { applied: [], needsRestart: ['this instance cannot reload'] }
+    return this.#reload(next)
   }
 
   /** Binds every inbound; if one fails (port in use) the ones already bound are closed and it rejects. */

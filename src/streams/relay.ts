@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream'
 import { contained } from './contain.js'
+import { trafficMeterOf } from './traffic-meter.js'
 
 /** Idle limits of a tunnel (docs/protocol.md §9 `policy`), in milliseconds. */
 export interface RelayTimeouts {
@@ -61,6 +62,7 @@ export function relay(
   },
 ): Promise<RelayStats> {
   const stats: RelayStats = { uplinkBytes: 0, downlinkBytes: 0 }
+  const meter = trafficMeterOf(target)
   const timeouts = options.timeouts
   let lastActivity = Date.now()
   let idleLimit = timeouts.connIdleMs
@@ -150,6 +152,7 @@ export function relay(
       target,
       (n) => {
         stats.uplinkBytes += n
+        meter?.uplink(n)
         if (armOnUplink !== undefined) shorten(armOnUplink)
         armOnUplink = undefined
       },
@@ -166,6 +169,7 @@ export function relay(
       client,
       (n) => {
         stats.downlinkBytes += n
+        meter?.downlink(n)
         if (armOnDownlink !== undefined) shorten(armOnDownlink)
         armOnDownlink = undefined
       },

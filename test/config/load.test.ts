@@ -729,7 +729,6 @@ test('validateConfig warns about unknown keys and ignored V2Ray features with th
   )
   assert.equal(config.inbounds[0]?.tag, 'socks-in')
   assert.deepEqual(warnings, [
-    'stats: ignored: tsray counts traffic in its metrics',
     'fakedns: ignored: fake DNS needs sniffing, which tsray does not do',
     'observatory: ignored: used only by balancers, which are not supported yet',
     'myComment: unknown key, ignored',
@@ -744,7 +743,7 @@ test('validateConfig warns about unknown keys and ignored V2Ray features with th
   ])
 })
 
-test('validateConfig drops the API with its routing rule and dokodemo-door inbound, with warnings', () => {
+test('validateConfig reads the API: its dokodemo-door inbound and routing rule say where it listens', () => {
   const { config, warnings } = validateConfig({
     api: { tag: 'api', services: ['HandlerService', 'StatsService'] },
     stats: {},
@@ -771,12 +770,14 @@ test('validateConfig drops the API with its routing rule and dokodemo-door inbou
     ['vmess-in'],
   )
   assert.deepEqual(config.routing.rules, [])
+  assert.deepEqual(config.operate?.api, {
+    tag: 'api',
+    services: ['HandlerService', 'StatsService'],
+    listen: { address: '127.0.0.1', port: 10085 },
+    inboundTags: ['api'],
+  })
   assert.deepEqual(warnings, [
-    'api: ignored: tsray has no gRPC API',
-    'stats: ignored: tsray counts traffic in its metrics',
-    'inbounds[0]: ignored: it serves the API (tag "api"), which tsray does not have',
     'inbounds[1].settings.clients[1].id: is also the id of clients[0]; connections will be credited to one of them',
-    'routing.rules[0]: ignored: it routes to the API (tag "api"), which tsray does not have',
   ])
 })
 

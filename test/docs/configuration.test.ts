@@ -75,9 +75,12 @@ void test('the statuses on the page are what the loader does with a config', () 
   }
   assert.equal(byPath.get('reverse')?.status, 'refused')
   assert.throws(() => validateConfig({ ...base, reverse: {} }), /reverse/)
-  assert.equal(byPath.get('stats')?.status, 'ignored with a warning')
-  const ignored = validateConfig({ ...base, stats: {} })
-  assert.ok(ignored.warnings.some((warning) => warning.startsWith('stats:')))
+  assert.equal(byPath.get('fakedns')?.status, 'ignored with a warning')
+  const ignored = validateConfig({ ...base, fakedns: [] })
+  assert.ok(ignored.warnings.some((warning) => warning.startsWith('fakedns:')))
+  // stats is read beside the schema (src/config/operate.ts): supported, and no warning.
+  assert.equal(byPath.get('stats')?.status, 'supported')
+  assert.deepEqual(validateConfig({ ...base, stats: {} }).warnings, [])
   assert.equal(byPath.get('inbounds[].settings.legacyHeader')?.status, 'tsray extension')
   const extension = validateConfig({
     ...base,

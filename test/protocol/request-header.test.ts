@@ -141,11 +141,12 @@ test('ServerHandshake drains a replayed AuthID and closes on a replayed AEAD ses
   for (const later of [0, 60, 119, 240]) {
     context.clock.now = c.inputs.timestamp + later
     const again = runHandshake(c, [wire], new ServerHandshake(context), new ByteQueue())
-    assert.deepEqual(again, {
-      status: 'refused',
-      reason: later > 120 ? 'AUTH_CLOCK_SKEW' : 'AUTH_REPLAY',
-      action: 'drain',
-    })
+    assert.deepEqual(
+      again,
+      later > 120
+        ? { status: 'refused', reason: 'AUTH_CLOCK_SKEW', action: 'drain', skewSeconds: later }
+        : { status: 'refused', reason: 'AUTH_REPLAY', action: 'drain' },
+    )
   }
 })
 
@@ -159,7 +160,14 @@ test('ServerHandshake refuses an AuthID outside ±120 s as clock skew, and accep
     })
     const step = runHandshake(c, [wire], new ServerHandshake(context), new ByteQueue())
     if (Math.abs(offset) <= 120) assert.equal(step.status, 'accepted', `offset ${offset}`)
-    else assert.deepEqual(step, { status: 'refused', reason: 'AUTH_CLOCK_SKEW', action: 'drain' })
+    // The refusal says how far off the client's clock is (for the clock-skew metric).
+    else
+      assert.deepEqual(step, {
+        status: 'refused',
+        reason: 'AUTH_CLOCK_SKEW',
+        action: 'drain',
+        skewSeconds: Math.abs(offset),
+      })
   }
 })
 
