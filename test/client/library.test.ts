@@ -352,20 +352,20 @@ describe('connect() errors', () => {
   })
 
   test('a link tsray cannot run is refused with the reason before anything is dialled', async () => {
-    const grpc = formatVmessLink({
+    const kcp = formatVmessLink({
       remark: '',
       address: '127.0.0.1',
       port: 1,
       id: ID,
       alterId: 0,
       security: 'auto',
-      network: 'grpc',
+      network: 'kcp',
       headerType: 'none',
       host: '',
-      path: 'svc',
-      tls: true,
+      path: '',
+      tls: false,
     })
-    await assert.rejects(connect(grpc, { host: 'example.com', port: 80 }), /grpc/)
+    await assert.rejects(connect(kcp, { host: 'example.com', port: 80 }), /kcp/)
     await assert.rejects(connect('vmess://not-a-link', { host: 'example.com', port: 80 }), /vmess link/)
   })
 
