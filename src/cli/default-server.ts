@@ -61,7 +61,13 @@ export function defaultServerConfig(options: {
     // this machine's loopback, private or link-local networks. On loopback it serves this machine only.
     ...(/^(?:127\.|::1$|localhost$)/i.test(options.listen)
       ? {}
-      : { routing: { rules: [{ type: 'field', ip: ['geoip:private'], outboundTag: 'block' }] } }),
+      : {
+          routing: {
+            // IPOnDemand: names ("localhost", a name pointing at 10.0.0.1) are resolved for the rule too.
+            domainStrategy: 'IPOnDemand',
+            rules: [{ type: 'field', ip: ['geoip:private'], outboundTag: 'block' }],
+          },
+        }),
   }
 }
 

@@ -31,8 +31,9 @@ export function privateTargetWarnings(config: TsrayConfig): string[] {
     if (firstIsBlackhole || config.routing.rules.some((rule) => blocksPrivate(rule, tag, blackholes))) return
     warnings.push(
       `inbounds[${index}] (vmess on ${inbound.listen}:${inbound.port}) lets its users reach this machine's ` +
-        'loopback and private networks; to refuse them, add a blackhole outbound and the routing rule ' +
-        '{"type": "field", "ip": ["geoip:private"], "outboundTag": "<its tag>"} first',
+        'loopback and private networks; to refuse them, add a blackhole outbound, the routing rule ' +
+        '{"type": "field", "ip": ["geoip:private"], "outboundTag": "<its tag>"} first, and ' +
+        '"domainStrategy": "IPOnDemand" so that names such as localhost are resolved for it',
     )
   })
   return warnings

@@ -152,9 +152,9 @@ export class Router implements Dispatcher {
   }
 
   #match(destination: Destination, context: ConnectionContext): Outbound | undefined {
-    const host = canonicalTarget(destination.host)
-    const seen = host === destination.host ? destination : { ...destination, host }
-    // Domain conditions see the name as asked ("localhost"), IP conditions the address it stands for.
+    // IP conditions see an IP literal in any spelling as the address it is; a name ("localhost"
+    // included) stays a name, as in V2Ray: only IPIfNonMatch/IPOnDemand resolve it for IP rules.
+    const seen = canonicalLiteral(destination)
     for (const rule of this.#rules) {
       if (rule.matches(destination, context) || (seen !== destination && rule.matches(seen, context)))
         return rule.outbound

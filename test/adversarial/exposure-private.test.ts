@@ -48,7 +48,7 @@ async function echoes(socksPort: number, host: string, port: number): Promise<bo
 const LOOPBACK_V4 = ['127.0.0.1', 'localhost', '127.1', '2130706433', '0x7f000001', '0177.0.0.1', '127.0.1']
 const LOOPBACK_V6 = ['::1', '::', '[::]', '[::1]', '::ffff:127.0.0.1']
 
-describe('a server that blocks geoip:private', () => {
+describe('a server that blocks geoip:private and resolves names for it (IPOnDemand)', () => {
   let server: Awaited<ReturnType<typeof startTsray>>
   let client: Awaited<ReturnType<typeof startSocksClient>>
   let echo4 = 0
@@ -73,7 +73,7 @@ describe('a server that blocks geoip:private', () => {
         { protocol: 'blackhole', tag: 'block' },
       ],
       routing: {
-        domainStrategy: 'AsIs',
+        domainStrategy: 'IPOnDemand',
         rules: [{ type: 'field', ip: ['geoip:private'], outboundTag: 'block' }],
       },
     })
@@ -173,3 +173,45 @@ after(async () => {
 })
 
 failOnLeakedHandles()
+
+describe('a server that blocks geoip:private with AsIs (V2Ray semantics)', () => {
+  let server: Awaited<ReturnType<typeof startTsray>>
+  let client: Awaited<ReturnType<typeof startSocksClient>>
+  let echo4 = 0
+  before(async () => {
+    echo4 = await echoOn('127.0.0.1')
+    server = await startTsray({
+      inbounds: [
+        {
+          listen: '127.0.0.1',
+          port: await freePort(),
+          protocol: 'vmess',
+          settings: { clients: [{ id: EXPOSURE_ID }] },
+        },
+      ],
+      outbounds: [
+        { protocol: 'freedom', tag: 'direct' },
+        { protocol: 'blackhole', tag: 'block' },
+      ],
+      routing: {
+        domainStrategy: 'AsIs',
+        rules: [{ type: 'field', ip: ['geoip:private'], outboundTag: 'block' }],
+      },
+    })
+    client = await startSocksClient(server.bound[0]!.port)
+  })
+  after(async () => {
+    await client.tsray.stop()
+    await server.stop()
+  })
+
+  test('every spelling of a loopback IP literal is blocked', async () => {
+    for (const host of LOOPBACK_V4.filter((spelling) => spelling !== 'localhost')) {
+      assert.equal(await echoes(client.port, host, echo4), false, host)
+    }
+  })
+
+  test('the name localhost is not an IP and is not resolved for IP rules, as in V2Ray 4.34', async () => {
+    assert.equal(await echoes(client.port, 'localhost', echo4), true)
+  })
+})
