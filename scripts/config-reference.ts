@@ -3,14 +3,14 @@
  * does with it. Run `npm run docs:config` after changing the schema; test/docs/configuration.test.ts
  * fails while the page and the schema disagree.
  *
- * The schema is walked through zod's public classes (objects, arrays, records, optional and pipe
- * wrappers), and each key's rule (ignored or refused, with the reason the loader prints) is the zod
- * metadata the loader itself reads (`keyRuleOf`).
+ * The schema is walked as the loader walks it: as the JSON Schema of its input side that z.toJSONSchema
+ * makes (properties, items, additionalProperties, nullable anyOf), with each key's rule (ignored or
+ * refused, with the reason the loader prints) carried there as metadata (src/config/keys.ts).
  */
 import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { z } from 'zod'
-import { keyRuleOf, type KeyRule } from '../src/config/keys.js'
+import type { z } from 'zod'
+import { type KeyNode, keyNodeOf, keyRuleOf, type KeyRule } from '../src/config/keys.js'
 import * as schema from '../src/config/schema.js'
 
 /** What tsray does with a key. */
@@ -158,52 +158,36 @@ export function schemaRoots(): SchemaRoot[] {
 }
 
 type Shape =
-  | { readonly kind: 'object'; readonly shape: Record<string, z.ZodType> }
-  | { readonly kind: 'list'; readonly element: z.ZodType }
-  | { readonly kind: 'map'; readonly value: z.ZodType }
+  | { readonly kind: 'object'; readonly properties: Readonly<Record<string, KeyNode>> }
+  | { readonly kind: 'list'; readonly element: KeyNode }
+  | { readonly kind: 'map'; readonly value: KeyNode }
   | { readonly kind: 'value'; readonly read: boolean }
 
-/** The key rule on a schema or on any of the wrappers around its value. */
-function ruleOf(start: z.ZodType): KeyRule | undefined {
-  let inner = start
-  for (;;) {
-    const rule = keyRuleOf(inner)
-    if (rule !== undefined) return rule
-    if (
-      inner instanceof z.ZodOptional ||
-      inner instanceof z.ZodNullable ||
-      inner instanceof z.ZodDefault ||
-      inner instanceof z.ZodPrefault
-    ) {
-      inner = inner.unwrap() as z.ZodType
-    } else if (inner instanceof z.ZodPipe) {
-      inner = inner.in as z.ZodType
-    } else return undefined
-  }
+/** The other branch of a nullable value (`anyOf: [X, {type: "null"}]`), or undefined for any other node. */
+function nonNullBranch(node: KeyNode): KeyNode | undefined {
+  const branches = node.anyOf ?? node.oneOf
+  if (branches?.length !== 2) return undefined
+  const others = branches.filter((branch) => branch.type !== 'null')
+  return others.length === 1 ? others[0] : undefined
 }
 
-/** What a schema holds under its optional, default and transform wrappers. */
-function shapeOf(start: z.ZodType): Shape {
-  let inner = start
-  let transformed = false
-  for (;;) {
-    if (
-      inner instanceof z.ZodOptional ||
-      inner instanceof z.ZodNullable ||
-      inner instanceof z.ZodDefault ||
-      inner instanceof z.ZodPrefault
-    ) {
-      inner = inner.unwrap() as z.ZodType
-    } else if (inner instanceof z.ZodPipe) {
-      transformed = true
-      inner = inner.in as z.ZodType
-    } else break
-  }
-  if (inner instanceof z.ZodObject) return { kind: 'object', shape: inner.shape }
-  if (inner instanceof z.ZodArray) return { kind: 'list', element: inner.element as z.ZodType }
-  if (inner instanceof z.ZodRecord) return { kind: 'map', value: inner.valueType as z.ZodType }
-  // A bare z.unknown() is a key the loader accepts and never reads; a leaf reader is a transform over it.
-  return { kind: 'value', read: transformed || !(inner instanceof z.ZodUnknown) }
+/** The key rule on a node or on the value inside it when it is nullable. */
+function ruleOf(node: KeyNode): KeyRule | undefined {
+  const rule = keyRuleOf(node)
+  if (rule !== undefined) return rule
+  const inner = nonNullBranch(node)
+  return inner === undefined ? undefined : ruleOf(inner)
+}
+
+/** What a node holds: an object's keys, a list's element, a map's value, or a value. */
+function shapeOf(node: KeyNode): Shape {
+  const inner = nonNullBranch(node)
+  if (inner !== undefined) return shapeOf(inner)
+  if (node.properties !== undefined) return { kind: 'object', properties: node.properties }
+  if (node.items !== undefined) return { kind: 'list', element: node.items }
+  if (typeof node.additionalProperties === 'object') return { kind: 'map', value: node.additionalProperties }
+  // A value the loader accepts and never reads is marked by anyValue(); a leaf reader is a value it reads.
+  return { kind: 'value', read: node.tsrayUnread !== true }
 }
 
 /** Paths read as sections of their own (`inbounds` is the list whose elements are `inbounds[]`). */
@@ -223,7 +207,7 @@ const READ_BESIDE_THE_SCHEMA = new Set([
   'policy.levels.<name>.statsUserOnline',
 ])
 
-function statusOf(path: string, key: z.ZodType, sections: Set<string>): { status: KeyStatus; note: string } {
+function statusOf(path: string, key: KeyNode, sections: Set<string>): { status: KeyStatus; note: string } {
   const rule = ruleOf(key)
   const section = sections.has(path) ? 'See its own section.' : ''
   const note = KEY_NOTES[path] ?? section
@@ -247,12 +231,12 @@ function statusOf(path: string, key: z.ZodType, sections: Set<string>): { status
 export function keysOf(root: SchemaRoot): KeyEntry[] {
   const out: KeyEntry[] = []
   const sections = sectionPaths()
-  const visit = (schemaAt: z.ZodType, path: string): void => {
-    const shape = shapeOf(schemaAt)
+  const visit = (node: KeyNode, path: string): void => {
+    const shape = shapeOf(node)
     if (shape.kind === 'list') return visit(shape.element, `${path}[]`)
     if (shape.kind === 'map') return visit(shape.value, `${path}.<name>`)
     if (shape.kind !== 'object') return
-    for (const [name, key] of Object.entries(shape.shape)) {
+    for (const [name, key] of Object.entries(shape.properties)) {
       const keyPath = path === '' ? name : `${path}.${name}`
       const { status, note } = statusOf(keyPath, key, sections)
       if (sections.has(keyPath) && root.path !== keyPath) {
@@ -263,7 +247,7 @@ export function keysOf(root: SchemaRoot): KeyEntry[] {
       if (status === 'supported' || status === 'tsray extension') visit(key, keyPath)
     }
   }
-  visit(root.schema, root.path)
+  visit(keyNodeOf(root.schema), root.path)
   return out
 }
 

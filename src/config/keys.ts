@@ -13,26 +13,29 @@ export interface KeyRule {
   readonly advise?: (value: unknown) => string | undefined
 }
 
-/** A key whose value tsray does not read (zod 4 makes a bare z.unknown() key required). */
-export const anyValue = () => z.unknown().optional()
-export type AnyValue = ReturnType<typeof anyValue>
-
 /**
  * Key rules are zod metadata, read back through z.toJSONSchema. It copies metadata as JSON, so the
- * registry holds a rule's index in `rules` (an advice is a function).
+ * registry holds a rule's index in `rules` (an advice is a function). `tsrayUnread` marks a value the
+ * loader accepts and never reads, which JSON Schema cannot tell from a custom reader's "any".
  */
-const keyRules = z.registry<{ readonly tsrayKeyRule: number }>()
+interface KeyMetadata {
+  readonly tsrayKeyRule?: number
+  readonly tsrayUnread?: true
+}
+const keyRules = z.registry<KeyMetadata>()
 const rules: KeyRule[] = []
 
-export function withRule<T extends z.ZodType>(schema: T, rule: KeyRule): T {
-  keyRules.add(schema, { tsrayKeyRule: rules.push(rule) - 1 })
+/** A key whose value tsray does not read (zod 4 makes a bare z.unknown() key required). */
+export function anyValue() {
+  const schema = z.unknown().optional()
+  keyRules.add(schema, { tsrayUnread: true })
   return schema
 }
+export type AnyValue = ReturnType<typeof anyValue>
 
-/** The rule `withRule` attached to this very schema object, if any (docs/configuration.md is made from it). */
-export function keyRuleOf(schema: z.ZodType): KeyRule | undefined {
-  const meta = keyRules.get(schema)
-  return meta === undefined ? undefined : rules[meta.tsrayKeyRule]
+export function withRule<T extends z.ZodType>(schema: T, rule: KeyRule): T {
+  keyRules.add(schema, { ...keyRules.get(schema), tsrayKeyRule: rules.push(rule) - 1 })
+  return schema
 }
 
 export const ignored = (reason: string): AnyValue => withRule(anyValue(), { ignore: reason })
@@ -41,17 +44,28 @@ export const refused = (reason: string): AnyValue => withRule(anyValue(), { refu
 export const advised = (advise: (value: unknown) => string | undefined): AnyValue =>
   withRule(anyValue(), { advise })
 
-/** The keys a schema reads, as zod's JSON Schema of its input side describes them, with our key rules. */
-interface KeyNode {
+/**
+ * The keys a schema reads, as zod's JSON Schema of its input side describes them, with our key rules
+ * (the part of JSON Schema the loader and docs/configuration.md use).
+ */
+export interface KeyNode extends KeyMetadata {
+  readonly type?: string | readonly string[]
   readonly properties?: Readonly<Record<string, KeyNode>>
   readonly items?: KeyNode
   readonly additionalProperties?: KeyNode | boolean
-  readonly tsrayKeyRule?: number
+  readonly anyOf?: readonly KeyNode[]
+  readonly oneOf?: readonly KeyNode[]
+}
+
+/** The rule `withRule` attached to the schema a node was made from, if any. */
+export function keyRuleOf(node: KeyNode): KeyRule | undefined {
+  return node.tsrayKeyRule === undefined ? undefined : rules[node.tsrayKeyRule]
 }
 
 const keyNodes = new WeakMap<z.ZodType, KeyNode>()
 
-function keyNodeOf(schema: z.ZodType): KeyNode {
+/** `schema` as JSON Schema with its key rules; made once per schema object. */
+export function keyNodeOf(schema: z.ZodType): KeyNode {
   let node = keyNodes.get(schema)
   if (node === undefined) {
     // io "input": what the JSON may hold before transforms; "any" for the custom readers JSON Schema cannot say.
@@ -126,7 +140,7 @@ function normaliseNode(node: KeyNode, value: unknown, path: JsonPath, report: Co
     }
     const child = shape[name]
     if (child === undefined) continue
-    const rule = child.tsrayKeyRule === undefined ? undefined : rules[child.tsrayKeyRule]
+    const rule = keyRuleOf(child)
     const childPath = [...path, name]
     if (rule?.refuse !== undefined) {
       report.errors.push({ path: formatJsonPath(childPath), message: rule.refuse })

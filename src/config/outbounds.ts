@@ -196,7 +196,9 @@ const vmessUserShape = {
   experiments: withRule(leaf(optional(readString, '')), { advise: adviseExperiments }),
 }
 
-function toVmessUser(user: z.output<z.ZodObject<typeof vmessUserShape>>): VmessUser {
+const vmessUserObject = z.object(vmessUserShape)
+
+function toVmessUser(user: z.output<typeof vmessUserObject>): VmessUser {
   return {
     id: user.id,
     alterId: user.alterId,
@@ -209,7 +211,7 @@ function toVmessUser(user: z.output<z.ZodObject<typeof vmessUserShape>>): VmessU
   }
 }
 
-const vmessUserSchema = z.object(vmessUserShape).transform(toVmessUser)
+const vmessUserSchema = vmessUserObject.transform(toVmessUser)
 
 const vmessServerSchema = z
   .object({
