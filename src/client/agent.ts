@@ -55,10 +55,17 @@ function tlsOptionsOf(request: AgentRequestOptions): ConnectionOptions {
  * TLS runs end to end over the tunnel and honours the request's `servername`, `ca`, `rejectUnauthorized` …).
  * With `keepAlive: true` a tunnel carries several requests to the same origin, one after the other.
  * @example
+ * ```ts
  * import https from 'node:https'
  * import { VmessAgent } from 'tsray'
+ *
  * const agent = new VmessAgent('vmess://…', { keepAlive: true })
- * https.get('https://example.com/', { agent }, (res) => res.pipe(process.stdout))
+ * https.get('https://example.com/', { agent }, (response) => {
+ *   console.log(response.statusCode)
+ *   response.resume()
+ *   response.on('end', () => agent.destroy())
+ * })
+ * ```
  */
 export class VmessAgent extends HttpAgent {
   readonly #client: VmessOutbound

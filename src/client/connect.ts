@@ -54,10 +54,13 @@ export async function openTunnel(
  * TransportError); the VMess header leaves with the first write. A transfer cut by the server or the
  * network ends in an 'error' (or a 'close' without 'end'), never in a clean 'end'.
  * @example
+ * ```ts
  * import { connect } from 'tsray'
+ *
  * const socket = await connect('vmess://…', { host: 'example.com', port: 80 })
  * socket.end('GET / HTTP/1.0\r\nHost: example.com\r\n\r\n')
  * for await (const chunk of socket) process.stdout.write(chunk)
+ * ```
  */
 export async function connect(server: VmessServer, options: ConnectOptions): Promise<Duplex> {
   return openTunnel(createVmessClient(server, options), options)

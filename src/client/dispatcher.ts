@@ -56,11 +56,14 @@ function createConnector(client: VmessOutbound, requestTls: ConnectionOptions): 
  * against `requestTls` (the system CAs when absent). Connections are pooled and kept alive per origin as
  * undici's Agent does.
  * @example
+ * ```ts
  * import { VmessDispatcher } from 'tsray'
+ *
  * const dispatcher = new VmessDispatcher('vmess://…')
  * const response = await fetch('https://example.com/', { dispatcher })
- * console.log(response.status, await response.text())
+ * console.log(response.status, (await response.text()).length)
  * await dispatcher.close()
+ * ```
  */
 export class VmessDispatcher extends Agent {
   constructor(server: VmessServer, options: VmessDispatcherOptions = {}) {

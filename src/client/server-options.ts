@@ -15,7 +15,21 @@ import type { StreamDialer } from '../transport/transport.js'
 /** How long the library waits for the transport to a VMess server (TCP, TLS, WebSocket handshake). */
 export const LIBRARY_CONNECT_TIMEOUT_MS = 10_000
 
-/** A VMess server as options: the fields of a V2Ray outbound's `vnext[0]` and its user, plus `streamSettings`. */
+/**
+ * A VMess server as options: the fields of a V2Ray outbound's `vnext[0]` and its user, plus `streamSettings`.
+ * @example
+ * A WebSocket + TLS server:
+ * ```ts
+ * import type { VmessServerOptions } from 'tsray'
+ *
+ * const server: VmessServerOptions = {
+ *   address: 'proxy.example.com',
+ *   port: 443,
+ *   id: 'b831381d-6324-4d53-ad4f-8cda48b30811',
+ *   streamSettings: { network: 'ws', security: 'tls', wsSettings: { path: '/ray' } },
+ * }
+ * ```
+ */
 export interface VmessServerOptions {
   /** Host name or IP address of the server. */
   readonly address: string

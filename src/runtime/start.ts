@@ -28,13 +28,25 @@ export interface RunningInstance {
  * once every inbound listens. A port of 0 binds a free port, readable from `addresses` or `inbound(tag)`.
  * An invalid config rejects with a ConfigError; a port in use with a TransportError.
  * @example
+ * ```ts
  * import { start } from 'tsray'
+ *
  * const server = await start({
- *   inbounds: [{ tag: 'vmess', port: 0, protocol: 'vmess', settings: { clients: [{ id: 'b831381d-6324-4d53-ad4f-8cda48b30811' }] } }],
+ *   log: { loglevel: 'none' },
+ *   inbounds: [
+ *     {
+ *       tag: 'vmess',
+ *       listen: '127.0.0.1',
+ *       port: 0,
+ *       protocol: 'vmess',
+ *       settings: { clients: [{ id: 'b831381d-6324-4d53-ad4f-8cda48b30811' }] },
+ *     },
+ *   ],
  *   outbounds: [{ protocol: 'freedom' }],
  * })
- * console.log(server.inbound('vmess').port)
+ * console.log(`vmess://b831381d-6324-4d53-ad4f-8cda48b30811@127.0.0.1:${server.inbound('vmess').port}#local`)
  * await server.close()
+ * ```
  */
 export async function start(config: unknown, options: StartOptions = {}): Promise<RunningInstance> {
   const raw = typeof config === 'string' ? parseConfigText(config) : config
