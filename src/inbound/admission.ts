@@ -1,4 +1,6 @@
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
+import type { Logger } from '../types.js'
 import type { PeerInfo } from '../transport/transport.js'
 import { closeGracefully } from './close.js'
 
@@ -12,13 +14,14 @@ export interface AdmissionLimits {
 
 /**
  * Wraps an inbound's stream handler with its admission limits: a connection over either limit is
- * closed with a FIN and no byte (as refused handshakes are) and `onRefused` is told; the others are
- * counted until they close.
+ * closed by `refuse` (by default with a FIN and no byte, as refused handshakes are) and `onRefused` is
+ * told; the others are counted until they close.
  */
 export function admit(
   limits: AdmissionLimits | undefined,
   handler: (stream: Duplex, peer: PeerInfo) => void,
   onRefused: (peer: PeerInfo) => void,
+  refuse: (stream: Duplex) => void = closeGracefully,
 ): (stream: Duplex, peer: PeerInfo) => void {
   if (limits?.maxConnections === undefined && limits?.maxConnectionsPerSource === undefined) return handler
   const perSource = new Map<string, number>()
@@ -31,7 +34,7 @@ export function admit(
       (limits.maxConnectionsPerSource !== undefined && fromSource >= limits.maxConnectionsPerSource)
     ) {
       onRefused(peer)
-      closeGracefully(stream)
+      refuse(stream)
       return
     }
     open++
@@ -44,4 +47,14 @@ export function admit(
     })
     handler(stream, peer)
   }
+}
+
+/** The peer of an accepted TCP socket, as admission counts it. */
+export function peerOf(socket: Socket): PeerInfo {
+  return { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 }
+}
+
+/** The log line of a connection refused by the admission limits. */
+export function logAdmissionRefusal(logger: Logger, peer: PeerInfo): void {
+  logger.info({ source: `${peer.remoteAddress}:${peer.remotePort}` }, 'connection over the admission limit')
 }

@@ -1,3 +1,4 @@
+import type { AdmissionLimits } from './admission.js'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { ConnectionContext } from '../outbound/outbound.js'
@@ -15,6 +16,8 @@ export interface ProxyInboundOptions {
   readonly handshakeTimeoutMs: number
   readonly timeouts: RelayTimeouts
   readonly logger: Logger
+  /** Concurrent connections accepted (SOCKS and HTTP inbounds); none when absent. */
+  readonly admission?: AdmissionLimits
   readonly onAccess?: (record: {
     source: string
     destination: string

@@ -9,6 +9,7 @@ import {
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { encodeHttpResponse, type HttpHeader, parseProxyAuthorization } from '../protocol/http-proxy.js'
+import { admit, logAdmissionRefusal, peerOf } from './admission.js'
 import { closeGracefully } from './close.js'
 import { dialFor, type ProxyInboundOptions, relaySocket, sourceOf } from './common.js'
 import { closeServer, listenServer } from '../transport/tcp.js'
@@ -61,6 +62,14 @@ export class HttpInbound {
       keepAliveTimeout: HTTP_INBOUND_IDLE_MS,
     })
     this.#server.timeout = options.timeouts.connIdleMs
+    // Runs before node:http's own listener: a connection over the limits is closed before any byte is read.
+    const admitted = admit(
+      options.admission,
+      () => undefined,
+      (peer) => logAdmissionRefusal(options.logger, peer),
+      (socket) => socket.destroy(),
+    )
+    this.#server.prependListener('connection', (socket: Socket) => admitted(socket, peerOf(socket)))
     this.#server.on('connection', (socket: Socket) => {
       this.#connections.add(socket)
       socket.setNoDelay(true)

@@ -16,6 +16,7 @@ import {
   type SocksReplyValue,
   socksReplyForError,
 } from '../protocol/socks5.js'
+import { admit, logAdmissionRefusal, peerOf } from './admission.js'
 import { closeGracefully } from './close.js'
 import { dialFor, type ProxyInboundOptions, relaySocket, sourceOf } from './common.js'
 import { closeServer, listenServer } from '../transport/tcp.js'
@@ -57,7 +58,18 @@ export class Socks5Inbound {
 
   constructor(options: Socks5InboundOptions) {
     this.#options = options
-    this.#server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket))
+    const accept = admit(
+      options.admission,
+      (socket) => this.#accept(socket as Socket),
+      (peer) => logAdmissionRefusal(options.logger, peer),
+      (socket) => {
+        socket.on('error', () => socket.destroy())
+        closeGracefully(socket)
+      },
+    )
+    this.#server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
+      accept(socket, peerOf(socket)),
+    )
   }
 
   listen(): Promise<number> {

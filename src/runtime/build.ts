@@ -159,6 +159,7 @@ function buildInbound(
       const settings = inbound.settings
       const socks = new Socks5Inbound({
         ...common,
+        ...(inbound.admission !== undefined ? { admission: inbound.admission } : {}),
         timeouts: timeoutsOf(config, settings.userLevel, settings.timeoutMs),
         accounts: new Map(settings.auth === 'password' ? settings.accounts.map((a) => [a.user, a.pass]) : []),
         udp: settings.udp,
@@ -170,6 +171,7 @@ function buildInbound(
       const settings = inbound.settings
       const http = new HttpInbound({
         ...common,
+        ...(inbound.admission !== undefined ? { admission: inbound.admission } : {}),
         timeouts: timeoutsOf(config, settings.userLevel, settings.timeoutMs),
         accounts: new Map(settings.accounts.map((a) => [a.user, a.pass])),
       })

@@ -79,4 +79,67 @@ test('connections from one source past maxConnectionsPerSource are closed at onc
   assert.equal(sha256Hex(back), sha256Hex(data))
 })
 
+/** A proxy inbound of `protocol` with at most 2 connections per source, to the freedom outbound. */
+async function limitedProxy(protocol: 'socks' | 'http'): Promise<Awaited<ReturnType<typeof startTsray>>> {
+  return startTsray({
+    inbounds: [
+      {
+        listen: '127.0.0.1',
+        port: await freePort(),
+        protocol,
+        settings: {},
+        admission: { maxConnections: 50, maxConnectionsPerSource: 2 },
+      },
+    ],
+    outbounds: [{ protocol: 'freedom' }],
+  })
+}
+
+/** Holds 2 idle connections to `port`, opens a third: it is closed at once with no byte, they are not. */
+async function refusesThird(port: number): Promise<void> {
+  const held = [await connectTcp(port), await connectTcp(port)]
+  const extra = await connectTcp(port)
+  const [extraEnding, heldEnding] = await Promise.all([
+    closedWithin(extra, 1_000),
+    closedWithin(held[0]!, 1_000),
+  ])
+  assert.deepEqual(extraEnding, { closed: true, bytes: 0 })
+  assert.equal(heldEnding.closed, false)
+  for (const socket of [...held, extra]) socket.destroy()
+  await sleep(100)
+}
+
+test('a SOCKS inbound closes connections past maxConnectionsPerSource, and serves once one closes', async () => {
+  const proxy = await limitedProxy('socks')
+  try {
+    await refusesThird(proxy.bound[0]!.port)
+    const data = randomBytes(16 * 1024)
+    const tunnel = await socksConnect(proxy.bound[0]!.port, { host: '127.0.0.1', port: echo.port })
+    const back = await exchange(tunnel, data)
+    tunnel.destroy()
+    assert.equal(sha256Hex(back), sha256Hex(data))
+  } finally {
+    await proxy.stop()
+  }
+})
+
+test('an HTTP inbound closes connections past maxConnectionsPerSource, and serves once one closes', async () => {
+  const proxy = await limitedProxy('http')
+  try {
+    await refusesThird(proxy.bound[0]!.port)
+    const tunnel = await connectTcp(proxy.bound[0]!.port)
+    tunnel.write(`CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\nHost: 127.0.0.1:${echo.port}\r\n\r\n`)
+    const head = await new Promise<string>((resolve) =>
+      tunnel.once('data', (chunk: Buffer) => resolve(chunk.toString('latin1'))),
+    )
+    assert.match(head, /^HTTP\/1\.1 200 /)
+    const data = randomBytes(16 * 1024)
+    const back = await exchange(tunnel, data)
+    tunnel.destroy()
+    assert.equal(sha256Hex(back), sha256Hex(data))
+  } finally {
+    await proxy.stop()
+  }
+})
+
 failOnLeakedHandles()

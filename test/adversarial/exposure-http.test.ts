@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
-import { createServer as createHttpServer, request as httpRequest } from 'node:http'
+import http, { createServer as createHttpServer, request as httpRequest } from 'node:http'
+import { syncBuiltinESMExports } from 'node:module'
 import { createServer, type Server, type Socket } from 'node:net'
 import { after, before, test } from 'node:test'
 import { recordUncaught, sleep } from '../helpers/exposure.js'
@@ -13,9 +14,12 @@ import { freePort } from '../helpers/v2ray.js'
 // timeout is not cut while its body keeps moving.
 const HANDSHAKE_S = 1
 /**
- * Node enforces requestTimeout on its 30 s connection check, so only an upload longer than that shows
- * a cut; the full run takes 40 s, the quick one checks the upload path.
+ * Node enforces requestTimeout only on its periodic connection check (every 30 s by default), so an
+ * upload cut by it shows only when a check falls within the upload. The quick run has every HTTP server
+ * of this process check every CHECK_INTERVAL_MS (Node's connectionsCheckingInterval) so that a 2.5 s
+ * upload spans many checks; the full run uses Node's default and an upload longer than 30 s.
  */
+const CHECK_INTERVAL_MS = 100
 const UPLOAD_MS = scaled(2_500, 40_000)
 const uncaught = recordUncaught()
 let proxy: Awaited<ReturnType<typeof startTsray>>
@@ -47,13 +51,31 @@ async function getThrough(port: number): Promise<string> {
   return Buffer.concat(chunks).toString('latin1')
 }
 
+const originalCreateServer = http.createServer
 before(async () => {
+  if (UPLOAD_MS < 30_000) {
+    // The inbound's createServer is node:http's: give it a frequent connection check, unless it sets its own.
+    const often = (options: http.ServerOptions = {}): http.ServerOptions => ({
+      connectionsCheckingInterval: CHECK_INTERVAL_MS,
+      ...options,
+    })
+    http.createServer = (
+      first?: http.ServerOptions | http.RequestListener,
+      listener?: http.RequestListener,
+    ) =>
+      typeof first === 'function'
+        ? originalCreateServer(often(), first)
+        : originalCreateServer(often(first), listener)
+    syncBuiltinESMExports()
+  }
   proxy = await startTsray({
     policy: { levels: { '0': { handshake: HANDSHAKE_S } } },
     inbounds: [{ listen: '127.0.0.1', port: await freePort(), protocol: 'http', settings: {} }],
     outbounds: [{ protocol: 'freedom' }],
   })
   proxyPort = proxy.bound[0]!.port
+  http.createServer = originalCreateServer
+  syncBuiltinESMExports()
 })
 after(async () => {
   await proxy.stop()
