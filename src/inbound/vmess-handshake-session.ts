@@ -127,10 +127,6 @@ export class VmessHandshakeSession {
     socket.on('end', this.#onEnd)
   }
 
-  get state(): HandshakeState {
-    return this.#state
-  }
-
   #data(bytes: Buffer): void {
     this.#received += bytes.length
     if (this.#state === 'draining') {
