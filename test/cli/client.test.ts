@@ -132,14 +132,19 @@ describe('tsray client with the link a tsray default server prints', () => {
       await waitUntil(() => client.run.stdout().includes('no response from'), 'the diagnostic', {
         output: client.run.stdout,
       })
-      assert.match(
-        client.run.stdout(),
-        new RegExp(
-          `\\[Warning\\] no response from ${server} in \\d+ s: wrong user id, clock off, or not a VMess server here`,
-        ),
+      // The server drains a refused client silently up to a random threshold, then closes: a client whose
+      // first flight passes the threshold hears the close at once, any other waits for the bound.
+      const silent = new RegExp(
+        `\\[Warning\\] no response from ${server} in \\d+ s: wrong user id, clock off, or not a VMess server here`,
       )
-      // curl gives up when the client does: at the bound, not at curl's own 20 s.
-      assert.ok(waited >= SILENT_SERVER_TIMEOUT_MS - 1_000, `gave up after ${waited} ms`)
+      const closed = new RegExp(
+        `\\[Warning\\] no response from ${server} before it closed the connection \\(\\d+ s\\): wrong user id, clock off, or not a VMess server here`,
+      )
+      const output = client.run.stdout()
+      assert.ok(silent.test(output) || closed.test(output), output)
+      // curl gives up when the client does: at the bound (or the server's close), not at curl's own 20 s.
+      if (silent.test(output))
+        assert.ok(waited >= SILENT_SERVER_TIMEOUT_MS - 1_000, `gave up after ${waited} ms`)
       assert.ok(waited < 20_000, `gave up after ${waited} ms`)
     } finally {
       await client.run.stop()
