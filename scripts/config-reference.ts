@@ -42,7 +42,7 @@ export interface SchemaRoot {
 /** tsray's own keys, which V2Ray and Xray do not have, and what each does. */
 export const TSRAY_KEYS: Readonly<Record<string, string>> = {
   'inbounds[].admission':
-    "Limits on a VMess, SOCKS or HTTP inbound's concurrent connections; a connection over one is closed before any byte is read or sent (README, Security).",
+    "Limits on an inbound's concurrent TCP connections (VMess, SOCKS, HTTP, dokodemo-door); a connection over one is closed before any byte is read or sent (README, Security).",
   'inbounds[].admission.maxConnections':
     'Connections open at once on the inbound (a positive integer); no limit when absent.',
   'inbounds[].admission.maxConnectionsPerSource':

@@ -182,6 +182,7 @@ function buildInbound(
       const timeouts = timeoutsOf(config, settings.userLevel, settings.timeoutMs)
       const forward = new ForwardInbound({
         ...common,
+        ...(inbound.admission !== undefined ? { admission: inbound.admission } : {}),
         timeouts,
         target: { host: settings.address, port: settings.port },
         tcp: settings.networks.includes('tcp'),

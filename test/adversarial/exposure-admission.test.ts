@@ -80,14 +80,17 @@ test('connections from one source past maxConnectionsPerSource are closed at onc
 })
 
 /** A proxy inbound of `protocol` with at most 2 connections per source, to the freedom outbound. */
-async function limitedProxy(protocol: 'socks' | 'http'): Promise<Awaited<ReturnType<typeof startTsray>>> {
+async function limitedProxy(
+  protocol: 'socks' | 'http' | 'dokodemo-door',
+): Promise<Awaited<ReturnType<typeof startTsray>>> {
   return startTsray({
     inbounds: [
       {
         listen: '127.0.0.1',
         port: await freePort(),
         protocol,
-        settings: {},
+        settings:
+          protocol === 'dokodemo-door' ? { address: '127.0.0.1', port: echo.port, network: 'tcp' } : {},
         admission: { maxConnections: 50, maxConnectionsPerSource: 2 },
       },
     ],
@@ -139,6 +142,20 @@ test('an HTTP inbound closes connections past maxConnectionsPerSource, and serve
     assert.equal(sha256Hex(back), sha256Hex(data))
   } finally {
     await proxy.stop()
+  }
+})
+
+test('a dokodemo-door inbound closes connections past maxConnectionsPerSource, and serves once one closes', async () => {
+  const forward = await limitedProxy('dokodemo-door')
+  try {
+    await refusesThird(forward.bound[0]!.port)
+    const data = randomBytes(16 * 1024)
+    const tunnel = await connectTcp(forward.bound[0]!.port)
+    const back = await exchange(tunnel, data)
+    tunnel.destroy()
+    assert.equal(sha256Hex(back), sha256Hex(data))
+  } finally {
+    await forward.stop()
   }
 })
 
