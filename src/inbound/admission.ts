@@ -58,3 +58,24 @@ export function peerOf(socket: Socket): PeerInfo {
 export function logAdmissionRefusal(logger: Logger, peer: PeerInfo): void {
   logger.info({ source: `${peer.remoteAddress}:${peer.remotePort}` }, 'connection over the admission limit')
 }
+
+/**
+ * The connection handler of a plain TCP inbound (SOCKS, dokodemo-door) under its admission limits: a
+ * connection over a limit is logged and closed with a FIN and no byte.
+ */
+export function admitTcp(
+  limits: AdmissionLimits | undefined,
+  logger: Logger,
+  accept: (socket: Socket) => void,
+): (socket: Socket) => void {
+  const admitted = admit(
+    limits,
+    (stream) => accept(stream as Socket),
+    (peer) => logAdmissionRefusal(logger, peer),
+    (stream) => {
+      stream.on('error', () => stream.destroy())
+      closeGracefully(stream)
+    },
+  )
+  return (socket) => admitted(socket, peerOf(socket))
+}

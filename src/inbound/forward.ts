@@ -2,7 +2,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram'
 import { createServer, isIPv6, type Server, type Socket } from 'node:net'
 import type { PacketChannel } from '../outbound/outbound.js'
 import type { Destination } from '../types.js'
-import { admit, logAdmissionRefusal, peerOf } from './admission.js'
+import { admitTcp } from './admission.js'
 import { closeGracefully } from './close.js'
 import { dialFor, type ProxyInboundOptions, relaySocket, sourceOf } from './common.js'
 import { closeServer, formatHostPort, listenServer } from '../transport/tcp.js'
@@ -30,17 +30,9 @@ export class ForwardInbound {
   constructor(options: ForwardInboundOptions) {
     this.#options = options
     if (options.tcp) {
-      const accept = admit(
-        options.admission,
-        (socket) => this.#accept(socket as Socket),
-        (peer) => logAdmissionRefusal(options.logger, peer),
-        (socket) => {
-          socket.on('error', () => socket.destroy())
-          closeGracefully(socket)
-        },
-      )
-      this.#server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
-        accept(socket, peerOf(socket)),
+      this.#server = createServer(
+        { allowHalfOpen: true, noDelay: true },
+        admitTcp(options.admission, options.logger, (socket) => this.#accept(socket)),
       )
     }
   }

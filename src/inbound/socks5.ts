@@ -16,7 +16,7 @@ import {
   type SocksReplyValue,
   socksReplyForError,
 } from '../protocol/socks5.js'
-import { admit, logAdmissionRefusal, peerOf } from './admission.js'
+import { admitTcp } from './admission.js'
 import { closeGracefully } from './close.js'
 import { dialFor, type ProxyInboundOptions, relaySocket, sourceOf } from './common.js'
 import { closeServer, listenServer } from '../transport/tcp.js'
@@ -58,17 +58,9 @@ export class Socks5Inbound {
 
   constructor(options: Socks5InboundOptions) {
     this.#options = options
-    const accept = admit(
-      options.admission,
-      (socket) => this.#accept(socket as Socket),
-      (peer) => logAdmissionRefusal(options.logger, peer),
-      (socket) => {
-        socket.on('error', () => socket.destroy())
-        closeGracefully(socket)
-      },
-    )
-    this.#server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
-      accept(socket, peerOf(socket)),
+    this.#server = createServer(
+      { allowHalfOpen: true, noDelay: true },
+      admitTcp(options.admission, options.logger, (socket) => this.#accept(socket)),
     )
   }
 
