@@ -127,6 +127,12 @@ export class VmessHandshakeSession {
     this.#deadline = setTimeout(() => this.#timedOut(), settings.handshakeTimeoutMs)
     socket.on('data', this.#onData)
     socket.on('end', this.#onEnd)
+    // A reset (or a WebSocket that dies) mid-handshake: no timer, queue or scan outlives the socket.
+    socket.once('close', () => {
+      if (this.#finished()) return
+      this.#stop()
+      this.#state = 'closed'
+    })
   }
 
   #data(bytes: Buffer): void {

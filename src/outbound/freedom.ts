@@ -137,13 +137,27 @@ class FreedomPacketChannel implements PacketChannel {
       this.#sendTo(family === 6 ? 6 : 4, payload, target.port, target.host)
       return
     }
+    // Datagrams waiting for their name to resolve count against the same budget as those queued to send.
+    if (this.#queuedBytes + payload.length > MAX_QUEUED_DATAGRAM_BYTES) {
+      countDroppedDatagram()
+      return
+    }
+    this.#queuedBytes += payload.length
     // UseIP* resolves with the instance's DNS; a domain left as it is goes to the system resolver.
     this.#resolveTarget(target.host)
       .then((host) => (isIP(host) !== 0 ? { address: host, family: isIP(host) } : lookup(host)))
-      .then((resolved) => {
-        if (!this.#closed) this.#sendTo(resolved.family === 6 ? 6 : 4, payload, target.port, resolved.address)
-      })
-      .catch(() => undefined) // An unresolvable destination drops the datagram, as UDP would.
+      .then(
+        (resolved) => {
+          this.#queuedBytes -= payload.length
+          if (!this.#closed)
+            this.#sendTo(resolved.family === 6 ? 6 : 4, payload, target.port, resolved.address)
+        },
+        () => {
+          // An unresolvable destination drops the datagram, as UDP would.
+          this.#queuedBytes -= payload.length
+        },
+      )
+      .catch(() => countDroppedDatagram())
   }
 
   /** Sends unless the socket's queue is over budget (a target that never answers, a closed port). */

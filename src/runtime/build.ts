@@ -16,7 +16,7 @@ import { LegacyAuthTable } from '../protocol/legacy-auth.js'
 import { AuthIdReplayFilter, SessionHistory } from '../protocol/replay-filter.js'
 import { UserDirectory } from '../protocol/user-directory.js'
 import { createUser } from '../protocol/user.js'
-import { admit } from '../inbound/admission.js'
+import { admit, logAdmissionRefusal } from '../inbound/admission.js'
 import { createStreamDialer, createStreamServer } from '../transport/stream-settings.js'
 import { Instance, type Listener } from './instance.js'
 import type { RelayTimeouts } from '../streams/relay.js'
@@ -145,10 +145,7 @@ function buildInbound(
           },
           (peer) => {
             metrics?.vmessInbound(tag).refused('ADMISSION_LIMIT')
-            logger.info(
-              { source: `${peer.remoteAddress}:${peer.remotePort}` },
-              'connection over the admission limit',
-            )
+            logAdmissionRefusal(logger, peer)
           },
         ),
         logger,

@@ -27,7 +27,8 @@ function blockListOf(cidrs: readonly string[]): BlockList | undefined {
   if (cidrs.length === 0) return undefined
   const list = new BlockList()
   for (const cidr of cidrs) {
-    const [address = '', prefix = '32'] = cidr.split('/')
+    const [address = '', written] = cidr.split('/')
+    const prefix = written ?? (isIP(address) === 6 ? '128' : '32')
     list.addSubnet(address, Number(prefix), isIP(address) === 6 ? 'ipv6' : 'ipv4')
   }
   return list
