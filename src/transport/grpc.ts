@@ -162,16 +162,12 @@ export function createGrpcStreamHandler(
     }
     if (path !== paths.tun && path !== paths.tunMulti) {
       options.logger?.debug({ path }, 'gRPC: not our method; answered UNIMPLEMENTED')
-      stream.respond(
-        {
-          ':status': 200,
-          'content-type': 'application/grpc',
-          'grpc-status': GRPC_STATUS.unimplemented,
-          'grpc-message': `unknown method ${path ?? ''}`,
-        },
-        { endStream: true },
-      )
-      stream.resume()
+      refuseHttp2Stream(stream, {
+        ':status': 200,
+        'content-type': 'application/grpc',
+        'grpc-status': GRPC_STATUS.unimplemented,
+        'grpc-message': `unknown method ${path ?? ''}`,
+      })
       return
     }
     stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true })

@@ -136,7 +136,12 @@ function superviseServerSession(
       open -= 1
       if (open === 0 && !session.closed) arm(H2_IDLE_SESSION_MS)
     })
-    options.onStream(stream, headers, peer)
+    try {
+      options.onStream(stream, headers, peer)
+    } catch {
+      // A stream the peer reset while it was being answered (ERR_HTTP2_INVALID_STREAM) fails alone.
+      stream.close(H2_CODES.internalError)
+    }
   })
 }
 
@@ -256,4 +261,5 @@ export const H2_CODES = {
   noError: constants.NGHTTP2_NO_ERROR,
   cancel: constants.NGHTTP2_CANCEL,
   protocolError: constants.NGHTTP2_PROTOCOL_ERROR,
+  internalError: constants.NGHTTP2_INTERNAL_ERROR,
 } as const

@@ -4,7 +4,12 @@
 // server answers 404 unless the Host is one of `host` exactly and the path starts with `path`; otherwise it
 // answers 200 with `Cache-Control: no-store` at once and streams. V2Ray serves TLS (ALPN h2) or, without TLS,
 // h2c; its client dials TLS only (tsray's also dials h2c with prior knowledge).
-import type { ClientHttp2Stream, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
+import type {
+  ClientHttp2Stream,
+  IncomingHttpHeaders,
+  OutgoingHttpHeaders,
+  ServerHttp2Stream,
+} from 'node:http2'
 import type { Duplex } from 'node:stream'
 import type { H2Config } from '../config/types.js'
 import { TransportError } from '../errors.js'
@@ -27,9 +32,9 @@ const headerText = (value: string | string[] | undefined): string | undefined =>
   Array.isArray(value) ? value.join(',') : value
 
 /** Ends a stream that is not ours with a bare status, and drops it if the client keeps sending. */
-export function refuseHttp2Stream(stream: ServerHttp2Stream, status: number): void {
+export function refuseHttp2Stream(stream: ServerHttp2Stream, response: number | OutgoingHttpHeaders): void {
   if (stream.destroyed || stream.headersSent) return
-  stream.respond({ ':status': status }, { endStream: true })
+  stream.respond(typeof response === 'number' ? { ':status': response } : response, { endStream: true })
   stream.resume()
   const timer = setTimeout(() => stream.close(), REFUSAL_LINGER_MS)
   stream.once('close', () => clearTimeout(timer))
