@@ -16,11 +16,29 @@ export interface VmessAgentOptions extends AgentOptions, VmessClientOptions {}
 
 /** What http/https hand to an agent: the request's options, TLS ones included for an https request. */
 type AgentRequestOptions = ClientRequestArgs &
-  ConnectionOptions & { readonly _defaultAgent?: { readonly protocol?: string } }
+  ConnectionOptions & { readonly _defaultAgent?: { readonly protocol?: string }; readonly href?: string }
 
 function isSecure(options: AgentRequestOptions): boolean {
   // https.request passes its own global agent as the default; a URL passes the protocol.
   return (options.protocol ?? options._defaultAgent?.protocol) === 'https:'
+}
+
+/**
+ * The target port of a request. http's ClientRequest fills an absent port with this agent's
+ * `defaultPort` (80) even for https, so the URL's own port decides where there is one, and a secure
+ * request without it goes to 443.
+ */
+export function requestPortOf(
+  request: ClientRequestArgs & { readonly href?: string },
+  secure: boolean,
+): number {
+  const standard = secure ? 443 : 80
+  if (request.href !== undefined) {
+    const written = new URL(request.href).port
+    return written === '' ? standard : Number(written)
+  }
+  const port = Number(request.port ?? 0)
+  return port === 0 || (secure && port === 80) ? standard : port
 }
 
 /** The TLS options of a request that reach tls.connect (https.Agent passes the same ones). */
@@ -95,7 +113,7 @@ export class VmessAgent extends HttpAgent {
     const request = options as AgentRequestOptions
     const secure = isSecure(request)
     const host = request.hostname ?? request.host ?? 'localhost'
-    const port = Number(request.port ?? (secure ? 443 : 80))
+    const port = requestPortOf(request, secure)
     const done = callback ?? (() => undefined)
     openTunnel(this.#client, { host, port, signal: request.signal }).then(
       (tunnel) => {
