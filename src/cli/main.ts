@@ -116,7 +116,11 @@ async function runInForeground(
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
-  if (reloadFrom !== undefined) process.on('SIGHUP', () => void reloadConfig(instance, reloadFrom))
+  // SIGHUP would end the process by default: without config files there is nothing to re-read.
+  process.on('SIGHUP', () => {
+    if (reloadFrom !== undefined) void reloadConfig(instance, reloadFrom)
+    else instance.logs.logger.warn({}, 'SIGHUP: nothing to reload (no config file)')
+  })
   // Not `onStarted?.(await …)`: an optional call skips evaluating its arguments.
   const bound = await instance.start()
   // At warning, the default level, as V2Ray's own "V2Ray 4.34.0 started".
@@ -188,7 +192,14 @@ async function main(argv: string[]): Promise<void> {
     },
   })
   const command =
-    positionals[0] ?? (values.test === true ? 'test' : values.config !== undefined ? 'run' : 'serve')
+    positionals[0] ??
+    (values.version === true
+      ? 'version'
+      : values.test === true
+        ? 'test'
+        : values.config !== undefined
+          ? 'run'
+          : 'serve')
   if (values.help === true || command === 'help') {
     process.stdout.write(`${HELP}\n`)
     return
